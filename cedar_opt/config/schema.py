@@ -85,6 +85,9 @@ class WorkloadSpec(_Model):
     """Tier definitions keyed HIGH, MEDIUM, LOW."""
     origins: dict[str, float] | None = None
     """Share of sessions starting in each region (sums to 1); null: equal shares."""
+    timeout_factor: float = Field(default=10.0, ge=1)
+    """A call still without its first token this many deadlines after arrival is dropped
+    (the client gives up) (dimensionless)."""
     token_estimate_error: float = Field(default=0.2, ge=0, le=5)
     """Relative error (σ of a lognormal factor) of the output-token estimate the controller sees."""
 
