@@ -122,7 +122,10 @@ def load_scenario(
     p = Path(path) if path is not None else default_scenario_path()
     overrides = list(overrides)
     doc = resolve_document(p)
-    doc = apply_overrides(doc, overrides)
+    if overrides:
+        # Overrides land on the document completed with the schema's defaults, so that
+        # `--set workload.tiers.HIGH.deadline_s=0.8` changes one field of a defaulted group.
+        doc = apply_overrides(deep_merge(Scenario().model_dump(mode="json"), doc), overrides)
     try:
         scenario = Scenario.model_validate(doc)
     except ValidationError as e:

@@ -149,6 +149,19 @@ class SignalSpec(_Model):
     max_gap_s: float = Field(default=7200.0, gt=0)
     """Longest gap in a signal that may be filled by interpolation (s); longer gaps are errors."""
 
+    @field_validator("start")
+    @classmethod
+    def _iso_utc(cls, v: str) -> str:
+        import datetime as _dt
+
+        try:
+            t = _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO 8601 time such as 2022-06-15T12:00:00Z") from None
+        if t.tzinfo is None or t.utcoffset() != _dt.timedelta(0):
+            raise ValueError("must be in UTC (end with Z or +00:00)")
+        return v
+
 
 class WeightSpec(_Model):
     """Objective weights (unitless: every term is normalised by a reference value)."""
