@@ -312,3 +312,11 @@ def test_invalid_documents_rejected_cleanly(tmp_path_factory, case):
         assert "Traceback" not in msg and "errors.pydantic.dev" not in msg
     else:  # pragma: no cover - the property is that this never happens
         pytest.fail(f"invalid document accepted: {path}")
+
+
+def test_regression_infinite_duration_rejected(tmp_path):
+    """Found by test_invalid_documents_rejected_cleanly: `duration_s: .inf` passed `gt=0`."""
+    doc = _base_doc()
+    doc["duration_s"] = float("inf")
+    with pytest.raises(CedarInputError, match="duration_s"):
+        load_scenario(_write(tmp_path, doc))

@@ -17,7 +17,7 @@ TIER_NAMES: tuple[str, ...] = ("HIGH", "MEDIUM", "LOW")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 def _finite_non_negative(v: float) -> float:
