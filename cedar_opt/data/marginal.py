@@ -164,9 +164,10 @@ def fit_marginal(
         if m.sum() >= 2:
             x, y = dg[m] - dg[m].mean(), de[m] - de[m].mean()
             sxx[k], sxy[k] = (x * x).sum(), (x * y).sum()
+    overall = sxy.sum() / sxx.sum() if sxx.sum() > 0 else 0.0
     for s in range(4):
         ks = np.arange(s * 24, s * 24 + 24)
-        sb[s] = sxy[ks].sum() / sxx[ks].sum() if sxx[ks].sum() > 0 else 0.0
+        sb[s] = sxy[ks].sum() / sxx[ks].sum() if sxx[ks].sum() > 0 else overall  # no data that season
     lam = pooling * sxx[sxx > 0].mean()
     for k in range(96):
         beta[k] = (sxy[k] + lam * sb[k // 24]) / (sxx[k] + lam) if (sxx[k] + lam) > 0 else sb[k // 24]
@@ -183,7 +184,8 @@ def _fit_fossil_mix(fuelmix: pd.DataFrame, idx: pd.DatetimeIndex, ba: str, facto
     grp = groups(idx[ok], tz)
     n = np.bincount(grp, minlength=96)
     tot = np.bincount(grp, weights=r[ok], minlength=96)
-    season = np.array([tot[s * 24 : s * 24 + 24].sum() / max(n[s * 24 : s * 24 + 24].sum(), 1) for s in range(4)])
+    overall = tot.sum() / n.sum()
+    season = np.array([tot[s * 24 : s * 24 + 24].sum() / n[s * 24 : s * 24 + 24].sum() if n[s * 24 : s * 24 + 24].sum() else overall for s in range(4)])
     beta = np.where(n > 0, tot / np.maximum(n, 1), season[np.arange(96) // 24])
     return MarginalModel(ba=ba, tz=tz, beta_g_per_kwh=beta.reshape(4, 24), n_obs=n.reshape(4, 24), season_beta_g_per_kwh=season, factors=factors)
 
