@@ -155,7 +155,7 @@ def parse_axis_text(text: str, source: str = "--grid") -> tuple[str, list[Any]]:
         else:
             values = [yaml.safe_load(p) if p.strip() else "" for p in raw.split(",")]
     except yaml.YAMLError as e:
-        raise CedarInputError(f"values are not valid YAML: {getattr(e, 'problem', None) or e}", source=source, where=text) from None
+        raise CedarInputError(f"values are not valid YAML ({getattr(e, 'problem', None) or e}); values holding commas go in a list: FIELD=['a,b', c]", source=source, where=text) from None
     if not values:
         raise CedarInputError("no values given", source=source, where=text)
     return key, values
@@ -304,14 +304,14 @@ def _check_axes(spec: SweepSpec) -> None:
     seen: dict[str, str] = {}
     names: set[str] = set()
     for a in spec.axes:
+        if "seed" in a.keys:
+            raise CedarInputError("sweep seeds with --seeds N (or `seeds:` in a sweep file), not a grid axis", source=spec.source, where="seed")
         if a.name in names or a.name in ("policy", "seed"):
             raise CedarInputError("axis name used twice (or clashes with policy/seed)", source=spec.source, where=a.name)
         names.add(a.name)
         if a.size == 0:
             raise CedarInputError("an axis needs at least one value", source=spec.source, where=a.name)
         for k in a.keys:
-            if k == "seed":
-                raise CedarInputError("sweep seeds with --seeds N (or `seeds:` in a sweep file), not a grid axis", source=spec.source, where=k)
             if k in seen:
                 raise CedarInputError(f"field is swept by two axes ({seen[k]} and {a.name})", source=spec.source, where=k)
             seen[k] = a.name
@@ -335,8 +335,9 @@ def _resolve_seeds(spec: SweepSpec, base_seed: int) -> tuple[int, ...]:
 def plan_sweep(spec: SweepSpec, *, check_policies: bool = True) -> SweepPlan:
     """Validate a sweep and list its points. Raises :class:`CedarInputError` before anything runs.
 
-    Every value of every axis is checked alone first (so the error names the axis and value),
-    then every combination (so interactions, e.g. tier shares not summing to 1, are caught too).
+    Every combination of axis values is loaded and checked (values are not checked alone: a value
+    may be valid only together with another axis's value, e.g. ``fleet.gpus`` and
+    ``autoscaler.gpu``); the error names the first bad combination and the field.
     """
     _check_axes(spec)
     pols = tuple(spec.policies)
@@ -361,10 +362,6 @@ def plan_sweep(spec: SweepSpec, *, check_policies: bool = True) -> SweepPlan:
             raise CedarInputError(f"invalid sweep point: {inner}", source=spec.source, where=what) from None
 
     axes = spec.axes
-    if len(axes) > 1:
-        for a in axes:
-            for i in range(a.size):
-                load(a.overrides(i), a.label(i))
     scenarios: dict[tuple[tuple[int, ...], int], Scenario] = {}
     points: list[SweepPoint] = []
     for index in itertools.product(*(range(a.size) for a in axes)):
