@@ -213,11 +213,12 @@ class Simulator:
 
     # ------------------------------------------------------------------ event loop
     def _advance(self, t_lim: float) -> None:
-        """Process every event with time ≤ ``t_lim``."""
+        """Process every event with time < ``t_lim`` (an event exactly at a step boundary belongs to
+        the step that starts there: it is processed after that step's action)."""
         h = self.heap
         pop = heapq.heappop
         finish, arrive = self._on_finish, self._on_arrival
-        while h and h[0][0] <= t_lim:
+        while h and h[0][0] < t_lim:
             t, _, kind, x = pop(h)
             self.now = t
             if kind == EV_FINISH:
