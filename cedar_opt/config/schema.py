@@ -140,6 +140,10 @@ class SignalSpec(_Model):
     """Per region: which marginal series to use (e.g. ``estimated``, ``watttime``); null: pack default."""
     start: str = "2022-06-15T00:00:00Z"
     """Calendar time (UTC, ISO 8601) the run's t = 0 is aligned to in the signals."""
+    wrap_year: bool = False
+    """Read a calendar window outside a series' data from the same hour and weekday a whole number
+    of 52-week blocks away (explicit opt-in; recorded in the provenance). Lets a 2023 real
+    marginal series run beside 2022 signals of the other regions."""
     forecast: Literal["persistence", "seasonal", "oracle", "noisy_oracle"] = "persistence"
     """Carbon forecast the controller uses over its horizon."""
     forecast_noise: float = Field(default=0.1, ge=0, le=5)
@@ -148,6 +152,18 @@ class SignalSpec(_Model):
     """Arrival-rate forecast the controller uses over its horizon."""
     max_gap_s: float = Field(default=7200.0, gt=0)
     """Longest gap in a signal that may be filled by interpolation (s); longer gaps are errors."""
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _from_yaml_datetime(cls, v):
+        """An unquoted YAML timestamp arrives as a datetime: keep it as ISO text."""
+        import datetime as _dt
+
+        if isinstance(v, _dt.datetime):
+            if v.tzinfo is None:
+                v = v.replace(tzinfo=_dt.timezone.utc)
+            return v.isoformat().replace("+00:00", "Z")
+        return v
 
     @field_validator("start")
     @classmethod

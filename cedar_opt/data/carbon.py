@@ -536,7 +536,7 @@ def run_span_s(scenario) -> float:
     return float(scenario.duration_s + scenario.drain_s + scenario.controller.horizon_s)
 
 
-def load_signals(scenario, *, wrap_year: bool = False, resolution_s: float = RESOLUTION_S) -> SignalSet:
+def load_signals(scenario, *, wrap_year: bool | None = None, resolution_s: float = RESOLUTION_S) -> SignalSet:
     """The scenario's carbon signals: per region, marginal and average g/kWh every 5 minutes.
 
     Reads ``scenario.fleet.regions`` (grids from the catalogue), ``signals.start`` (calendar time
@@ -550,6 +550,8 @@ def load_signals(scenario, *, wrap_year: bool = False, resolution_s: float = RES
     from cedar_opt.fleet.catalogue import load_catalogue
 
     cat = load_catalogue(scenario.fleet.catalogue)
+    if wrap_year is None:
+        wrap_year = scenario.signals.wrap_year
     try:
         start = pd.Timestamp(scenario.signals.start)
     except ValueError:

@@ -31,8 +31,10 @@ def scenario_summary(s: Scenario) -> list:
     from cedar_opt.data.carbon import load_signals
 
     sig = load_signals(s)
-    data = Table("region", "mean marginal g/kWh", "mean average g/kWh", "source", box=None, title=f"carbon signals from {sig.start.isoformat()} ({sig.span_s / 3600:.1f} h at {sig.resolution_s:g} s)", title_justify="left")
+    data = Table("region", "mean marginal g/kWh", "mean average g/kWh", "signal", box=None, title=f"carbon signals from {sig.start.isoformat()} ({sig.span_s / 3600:.1f} h at {sig.resolution_s:g} s)", title_justify="left")
     for _, r in sig.summary().iterrows():
-        data.add_row(r["region"], f"{r['mean_marginal_g_per_kwh']:.0f}", f"{r['mean_average_g_per_kwh']:.0f}", str(r["source"]))
+        src = str(r["source"])
+        kind = src.split("marginal source ")[-1].strip("'") if "marginal source" in src else src[:40]
+        data.add_row(r["region"], f"{r['mean_marginal_g_per_kwh']:.0f}", f"{r['mean_average_g_per_kwh']:.0f}", f"marginal: {kind}" + (" (year-wrapped)" if "wrap" in src else ""))
     out.append(data)
     return out
