@@ -25,7 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out_console = Console()
+# Wide enough for the comparison table when the output is a file or a pipe.
+out_console = Console() if sys.stdout.isatty() else Console(width=200)
 err_console = Console(stderr=True)
 
 ScenarioArg = Annotated[

@@ -12,7 +12,8 @@ from cedar_opt.config.loader import scenario_hash
 from cedar_opt.config.schema import Scenario
 from cedar_opt.paths import repo_root
 
-PACKAGES = ("cedar-opt", "pyomo", "highspy", "numpy", "pandas", "xarray", "pydantic", "dask", "distributed")
+PACKAGES = ("cedar-opt", "pyomo", "highspy",  # highspy's version is HiGHS's
+            "numpy", "pandas", "xarray", "pydantic", "dask", "distributed")
 
 
 def package_versions() -> dict[str, str]:
@@ -22,13 +23,6 @@ def package_versions() -> dict[str, str]:
             out[p] = md.version(p)
         except md.PackageNotFoundError:
             out[p] = "not installed"
-    try:
-        import highspy
-
-        h = highspy.Highs()
-        out["HiGHS"] = f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
-    except Exception:  # pragma: no cover - highspy is a dependency
-        pass
     return out
 
 
