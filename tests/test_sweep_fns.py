@@ -37,11 +37,11 @@ def failing_on_carbon_2(scenario, policy: str) -> dict:
 
 
 def slow(scenario, policy: str) -> dict:
-    """Log ``start <seed> <carbon> <policy> <pid>`` to $CEDAR_TEST_LOG, sleep $CEDAR_TEST_SLEEP s."""
+    """Log ``start <seed> <carbon> <rate> <policy> <pid>`` to $CEDAR_TEST_LOG, sleep $CEDAR_TEST_SLEEP s."""
     log = os.environ.get("CEDAR_TEST_LOG")
     if log:
         with open(log, "a") as f:
-            f.write(f"start {scenario.seed} {scenario.controller.weights.carbon:g} {policy} {os.getpid()}\n")
+            f.write(f"start {scenario.seed} {scenario.controller.weights.carbon:g} {scenario.workload.sessions_per_s:g} {policy} {os.getpid()}\n")
     time.sleep(float(os.environ.get("CEDAR_TEST_SLEEP", "0.3")))
     return synthetic(scenario, policy)
 

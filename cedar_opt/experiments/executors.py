@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -94,9 +93,10 @@ class ProcessExecutor(Executor):
     """A pool of ``workers`` spawned processes on this machine.
 
     Spawned (not forked) so a worker never inherits the parent's threads or locks. If a worker
-    process dies (a crash in native code, the OOM killer), the pool is rebuilt and the tasks that
-    were running are retried; a task running at ``max_attempts`` deaths is given up as
-    :class:`TaskLost` and the others carry on.
+    process dies (a crash in native code, the OOM killer), the tasks that were running are re-run
+    one by one, each alone in a fresh process, so the culprit is found and innocent tasks finish;
+    a task whose process dies ``max_attempts`` times is given up as :class:`TaskLost` and the
+    others carry on in a rebuilt pool.
     """
 
     name = "local"
@@ -114,9 +114,21 @@ class ProcessExecutor(Executor):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def _alone(self, fn, args) -> tuple[bool, Any]:
+        """Run one task in a fresh one-process pool: (survived, result)."""
+        self._pool = pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=limit_threads)
+        try:
+            return True, pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            return False, None
+        except Exception as e:
+            return True, TaskLost(f"{type(e).__name__}: {e}")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     def map_unordered(self, fn, tasks):
         pending: dict[str, tuple] = dict(tasks)
-        deaths: Counter[str] = Counter()
         while pending:
             self._pool = pool = self._new_pool()
             futs: dict[Future, str] = {pool.submit(fn, *args): key for key, args in pending.items()}
@@ -139,13 +151,25 @@ class ProcessExecutor(Executor):
                     yield key, res
             pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-            if broken:
-                suspects = running & set(pending) or set(pending)
-                for key in sorted(suspects):
-                    deaths[key] += 1
-                    if deaths[key] >= self.max_attempts:
-                        pending.pop(key)
-                        yield key, TaskLost(f"worker process died {deaths[key]} times while running this point", deaths[key])
+            if not broken:
+                continue
+            # A worker died. Which task killed it is unknown, so each task that may have been
+            # running is re-run alone: innocent ones finish, a task that dies alone every time
+            # (max_attempts in all, counting the first death) is given up.
+            suspects = sorted(running & set(pending)) or sorted(pending)[: self.workers + 1]
+            for key in suspects:
+                for _ in range(max(1, self.max_attempts - 1)):
+                    survived, res = self._alone(fn, pending[key])
+                    if survived:
+                        break
+                else:
+                    res = TaskLost(
+                        f"worker process died each time this point ran ({self.max_attempts} attempts, "
+                        f"{max(1, self.max_attempts - 1)} of them alone)",
+                        self.max_attempts,
+                    )
+                pending.pop(key)
+                yield key, res
 
 
 class DaskExecutor(Executor):
@@ -174,7 +198,7 @@ class DaskExecutor(Executor):
                 n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             self._client = Client(self._cluster)
