@@ -80,12 +80,16 @@ class Static:
     idle_w: np.ndarray  # [j]
     busy_w: np.ndarray  # [j]
     pue: float
-    beta: np.ndarray  # [j, b] latest block whose orders are ready by start[b]; −1: none
+    omega: np.ndarray  # [j, b, b'] share of block b's time whose "cold start earlier" lies in block b'
+
     scale: np.ndarray  # [b] most replicas a pool may change into block b
     max_spot_share_high: float
     tokens_per_request: np.ndarray  # [k] prompt + output tokens (virtual-queue token units)
     weights: Weights
     switches: Switches
+    integer_blocks: int = 1
+    """Leading blocks whose replica counts are integer (the applied block); later blocks are a
+    fluid plan (continuous replicas), re-planned every step anyway."""
 
     @property
     def horizon_s(self) -> float:
@@ -100,8 +104,7 @@ class StepData:
     backlog0: np.ndarray  # [k, o] virtual-queue backlog now (requests)
     urgent0: np.ndarray  # [k, o] backlog whose slack is below one step (requests)
     n_now: np.ndarray  # [j] replicas ready + starting
-    ready_by: np.ndarray  # [j, b] existing replicas ready by the block start
-    pending: np.ndarray  # [j, b] replicas starting now, not ready by the block start
+    ready_cap: np.ndarray  # [j, b] time-mean ready replicas from the current fleet (see ready_capacity)
     nmax: np.ndarray  # [j, b] useful upper bound on replicas (tight integer bound)
     price: np.ndarray  # [j] USD/h per replica
     mci: np.ndarray  # [r, b] marginal intensity forecast (g/kWh)
@@ -123,8 +126,8 @@ class StepData:
         R = int(static.region_of.max()) + 1 if J else 0
         R = max(R, O)
         shapes = {
-            "lam": (K, O, B), "backlog0": (K, O), "urgent0": (K, O), "n_now": (J,), "ready_by": (J, B),
-            "pending": (J, B), "nmax": (J, B), "price": (J,), "mci": (R, B), "prev_rate": (K, O, J),
+            "lam": (K, O, B), "backlog0": (K, O), "urgent0": (K, O), "n_now": (J,), "ready_cap": (J, B),
+            "nmax": (J, B), "price": (J,), "mci": (R, B), "prev_rate": (K, O, J),
             "inv_demand": (), "inv_cost_ref": (), "inv_carbon_ref": (), "inv_rate_ref": (), "inv_replica_ref": (),
         }
         out, off = {}, 0
@@ -193,11 +196,12 @@ def build_static(context: PolicyContext, switches: Switches) -> Static:
     kv = ((prompt - uncached)[:, None] / np.asarray(st.prefill_tok_s, float)[None, :]) / deadline[:, None]
 
     cold = np.asarray(st.cold_start_s, dtype=float)
-    beta = np.full((J, B), -1, dtype=int)
+    omega = np.zeros((J, B, B))
+    end = start + tau
     for j in range(J):
         for b in range(B):
-            ok = np.flatnonzero(start + cold[j] <= start[b] + 1e-9)
-            beta[j, b] = ok[-1] if ok.size else -1
+            lo, hi = start[b] - cold[j], end[b] - cold[j]  # order times whose replicas serve in block b
+            omega[j, b] = np.clip(np.minimum(hi, end) - np.maximum(lo, start), 0.0, None) / tau[b]
     scale = float(cfg.fleet.max_scale_per_step) * np.maximum(1.0, np.ceil(tau / float(context.step_s) - 1e-9))
     groups = np.asarray(st.quota_group, dtype=int)
     quota = np.zeros(int(groups.max()) + 1 if J else 0)
@@ -214,7 +218,7 @@ def build_static(context: PolicyContext, switches: Switches) -> Static:
         gpus=np.asarray(st.gpus_per_replica, dtype=float), max_rep=np.asarray(st.max_replicas, dtype=float),
         quota_group=groups, quota=quota, hazard_per_h=np.asarray(st.spot_hazard_per_h, dtype=float), cold_s=cold,
         idle_w=np.asarray(st.idle_power_w, dtype=float), busy_w=np.asarray(st.busy_power_w, dtype=float),
-        pue=float(context.pue), beta=beta, scale=scale, max_spot_share_high=float(ctl.max_spot_share_high),
+        pue=float(context.pue), omega=omega, scale=scale, max_spot_share_high=float(ctl.max_spot_share_high),
         tokens_per_request=prompt + output, weights=weights, switches=switches,
     )
 
@@ -250,6 +254,36 @@ def urgent_backlog(static: Static, obs: Observation) -> np.ndarray:
     return backlog * frac
 
 
+def _integral_ready(ready: np.ndarray, ready_in: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Per pool, ∫_a^e (replicas ready at t) dt for the current fleet (a, e per pool)."""
+    span = np.maximum(e - a, 0.0)
+    r = np.where(np.isfinite(ready_in), ready_in, np.inf)
+    extra = np.clip(e[:, None] - np.maximum(a[:, None], r), 0.0, None)
+    extra = np.where(np.isfinite(r), extra, 0.0)
+    return ready * span + extra.sum(axis=1)
+
+
+def ready_capacity(static: Static, ready: np.ndarray, starting: np.ndarray, ready_in: np.ndarray) -> np.ndarray:
+    """[j, b] the constant part of the readiness row: the block's time-mean of
+    R(t) = replicas ready at t (ready now + starting ones past their ready time) for t < cold_j,
+    and of −P(t) = −(starting replicas not yet ready at t) for t ≥ cold_j (there the plan's own
+    replicas, ordered one cold start earlier, carry the capacity)."""
+    J, B = static.J, static.B
+    out = np.zeros((J, B))
+    cold = static.cold_s
+    n_start = np.minimum(np.sum(np.isfinite(ready_in), axis=1), starting) if ready_in.size else np.zeros(J)
+    ri = ready_in if ready_in.size else np.full((J, 1), np.inf)
+    for b in range(B):
+        a = np.full(J, static.start[b])
+        e = a + static.tau[b]
+        mid = np.clip(cold, a, e)
+        ready_part = _integral_ready(ready, ri, a, mid)
+        # ∫_mid^e P(t) dt = starting·len − ∫ (# started replicas ready by t)
+        pend = n_start * (e - mid) - (_integral_ready(np.zeros(J), ri, mid, e))
+        out[:, b] = (ready_part - pend) / static.tau[b]
+    return out
+
+
 def build_step(
     static: Static,
     obs: Observation,
@@ -269,13 +303,7 @@ def build_step(
     starting = np.asarray(obs.replicas_starting, dtype=float)
     n_now = ready + starting
     ready_in = np.asarray(obs.ready_in_s, dtype=float).reshape(J, -1) if J else np.zeros((0, 0))
-    ready_by = np.empty((J, B))
-    pending = np.empty((J, B))
-    for b in range(B):
-        done = np.sum(ready_in <= static.start[b] + 1e-9, axis=1) if ready_in.size else np.zeros(J)
-        done = np.minimum(done, starting)
-        ready_by[:, b] = ready + done
-        pending[:, b] = starting - done
+    ready_cap = ready_capacity(static, ready, starting, ready_in)
 
     tau0 = static.tau[0]
     # Tight useful bound: replicas beyond what the largest possible served rate needs never help.
@@ -320,7 +348,7 @@ def build_step(
     cost_ref = max(cost_ref, floor_req * float(static.a.min()) * min_price / 3600.0, 1e-9)
     carbon_ref = max(carbon_ref, 1e-9)
     return StepData(
-        lam=lam_kob, backlog0=backlog0, urgent0=urgent0, n_now=n_now, ready_by=ready_by, pending=pending, nmax=nmax,
+        lam=lam_kob, backlog0=backlog0, urgent0=urgent0, n_now=n_now, ready_cap=ready_cap, nmax=nmax,
         price=price, mci=mci_rb, prev_rate=prev_rate, inv_demand=1.0 / demand, inv_cost_ref=1.0 / cost_ref,
         inv_carbon_ref=1.0 / carbon_ref, inv_rate_ref=1.0 / mean_rate, inv_replica_ref=1.0 / rep_ref,
     )

@@ -105,21 +105,20 @@ def add_capacity(m, st: Static) -> None:
 def add_readiness(m, st: Static) -> None:
     """**Cold-start readiness** — ``readiness_cold_start[j,b]``.
 
-    Only replicas that have finished their cold start serve. With β(j,b) the latest block whose
-    start + cold_start_j ≤ t_b:
-    Σ_{k,o} a[k,j]/ρ_k · x[k,o,j,b] ≤ n[j,β(j,b)] − P[j,b]   if β exists,
-    Σ_{k,o} a[k,j]/ρ_k · x[k,o,j,b] ≤ R[j,b]                 otherwise,
-    where R[j,b] = replicas ready now + starting ones ready by t_b and P[j,b] = starting ones not
-    ready by t_b. Replicas ordered now therefore add capacity only after their cold start.
+    Only replicas past their cold start serve. Averaged over block b = [t_b, t_b + τ_b):
+    Σ_{k,o} a[k,j]/ρ_k · x[k,o,j,b] ≤ Σ_{b'} ω[j,b,b'] · n[j,b'] + R̄[j,b],
+    ω[j,b,b'] = |[t_b − c_j, t_b + τ_b − c_j) ∩ [t_b', t_b' + τ_b')| / τ_b (the share of block b
+    whose time one cold start c_j earlier falls in block b'), R̄[j,b] = the block's time-mean of
+    the current fleet's ready replicas before c_j, minus its still-starting replicas after c_j.
+    A replica ordered now therefore adds capacity from c_j on — also partway through a coarse
+    block — so ordering now strictly beats ordering later for the same need.
     """
 
     def rule(m, j, b):
         if not m.K_of_j[j]:
             return pyo.Constraint.Skip
-        beta = int(st.beta[j, b])
-        if beta < 0:
-            return _load(m, st, j, b) <= m.ready_by[j, b]
-        return _load(m, st, j, b) - m.n[j, beta] <= -m.pending[j, b]
+        terms = [float(st.omega[j, b, bp]) * m.n[j, bp] for bp in range(st.B) if st.omega[j, b, bp] > 0]
+        return _load(m, st, j, b) - sum(terms) <= m.ready_cap[j, b]
 
     m.readiness_cold_start = pyo.Constraint(m.J, m.B, rule=rule)
 

@@ -42,7 +42,7 @@ def add_params(m, st: Static, data: StepData) -> None:
     """One mutable Param per :class:`StepData` field, same name and index order."""
     idx = {
         "lam": (m.K, m.O, m.B), "backlog0": (m.K, m.O), "urgent0": (m.K, m.O), "n_now": (m.J,),
-        "ready_by": (m.J, m.B), "pending": (m.J, m.B), "nmax": (m.J, m.B), "price": (m.J,), "mci": (m.R, m.B),
+        "ready_cap": (m.J, m.B), "nmax": (m.J, m.B), "price": (m.J,), "mci": (m.R, m.B),
         "prev_rate": (m.K, m.O, m.J),
     }
     for f in fields(StepData):
@@ -57,7 +57,10 @@ def add_params(m, st: Static, data: StepData) -> None:
 
 
 def add_variables(m, st: Static) -> None:
-    m.n = pyo.Var(m.J, m.B, domain=pyo.NonNegativeIntegers, bounds=lambda m, j, b: (0, float(st.max_rep[j])))
+    def domain(m, j, b):
+        return pyo.NonNegativeIntegers if b < st.integer_blocks else pyo.NonNegativeReals
+
+    m.n = pyo.Var(m.J, m.B, domain=domain, bounds=lambda m, j, b: (0, float(st.max_rep[j])))
     m.x = pyo.Var(m.X_INDEX, domain=pyo.NonNegativeReals)
     m.q = pyo.Var(m.K, m.O, m.B, domain=pyo.NonNegativeReals)
     m.s = pyo.Var(m.K, m.O, m.B, domain=pyo.NonNegativeReals)

@@ -112,11 +112,13 @@ class HighsBackend:
         """Per (quota group, block): (columns of n, GPUs per replica, quota)."""
         st = self.c.static
         ncol = self.c.col_array("n", (st.J, st.B))
+        pos = {int(c): i for i, c in enumerate(self.int_cols)}
         out = []
         for g in range(st.quota.size):
             js = np.flatnonzero(st.quota_group == g)
             for b in range(st.B):
-                out.append((ncol[js, b], st.gpus[js], float(st.quota[g])))
+                if all(int(c) in pos for c in ncol[js, b]):
+                    out.append((np.array([pos[int(c)] for c in ncol[js, b]]), st.gpus[js], float(st.quota[g])))
         return out
 
     @staticmethod
@@ -149,10 +151,8 @@ class HighsBackend:
         """Where rounding up broke a quota, round down the members rounded up most, one at a time.
 
         Flooring every member satisfies the quota because the LP did, so this always ends."""
-        pos = {int(c): i for i, c in enumerate(self.int_cols)}
         full = cand.copy()
-        for cols, gpus, quota in self.quota_members:
-            idx = np.array([pos[int(c)] for c in cols])
+        for idx, gpus, quota in self.quota_members:
             while float(np.dot(full[idx], gpus)) > quota + 1e-9:
                 excess = full[idx] - np.floor(v[idx] + 1e-9)
                 i = int(np.argmax(np.where(excess > 0, full[idx] - v[idx], -np.inf)))

@@ -1,0 +1,183 @@
+"""CEDAR: the receding-horizon controller behind the :class:`~cedar_opt.interface.Policy` protocol.
+
+Each step: observe arrivals → forecast arrivals and marginal carbon over the horizon blocks →
+step parameters (:func:`~cedar_opt.control.data.build_step`) → evaluate the compiled model's
+row bounds and costs → solve (``lp_round`` or ``mip``) within the wall-clock deadline → the
+first block's replicas, routing and release as the Action → independent feasibility check.
+
+Fallback chain, each candidate checked by :func:`cedar_opt.feasibility.check_action`:
+solution → incumbent (rounded LP / MIP incumbent; or rounded LP-relaxation replicas with its
+routing) → previous plan shifted one step → safe heuristic. ``info["fallback"]`` records why.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from cedar_opt.control.compile import CompiledModel, compile_model
+from cedar_opt.control.data import References, Static, StepData, Switches, build_static, build_step
+from cedar_opt.control.model import build_model
+from cedar_opt.control.solve import HighsBackend, SolveResult
+from cedar_opt.control import actions as acts
+from cedar_opt.feasibility import check_action
+from cedar_opt.forecast import make_arrival_forecaster, make_carbon_forecaster
+from cedar_opt.interface import Action, Observation, PolicyContext
+
+
+def _neutral_step(st: Static) -> StepData:
+    K, O, J, B = st.K, st.O, st.J, st.B
+    return StepData(
+        lam=np.ones((K, O, B)), backlog0=np.zeros((K, O)), urgent0=np.zeros((K, O)), n_now=np.zeros(J),
+        ready_cap=np.zeros((J, B)), nmax=np.tile(st.max_rep[:, None], (1, B)),
+        price=np.ones(J), mci=np.ones((max(O, int(st.region_of.max()) + 1 if J else 0), B)),
+        prev_rate=np.zeros((K, O, J)), inv_demand=1.0, inv_cost_ref=1.0, inv_carbon_ref=1.0, inv_rate_ref=1.0,
+        inv_replica_ref=1.0,
+    )
+
+
+class CedarPolicy:
+    """The CEDAR controller and its ablations (``None`` switches follow ``config.controller``)."""
+
+    def __init__(
+        self,
+        name: str = "cedar",
+        *,
+        carbon_aware: bool | None = None,
+        slack_tracking: bool | None = None,
+        right_sizing: bool | None = None,
+    ):
+        self.name = name
+        self._switch_args = dict(carbon_aware=carbon_aware, slack_tracking=slack_tracking, right_sizing=right_sizing)
+        self.context: PolicyContext | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+    def reset(self, context: PolicyContext) -> None:
+        from cedar_opt.config.schema import Scenario
+
+        self.context = context
+        cfg = context.config if context.config is not None else Scenario()
+        self.config = cfg
+        ctl = cfg.controller
+        sw = {k: (getattr(ctl, k) if v is None else bool(v)) for k, v in self._switch_args.items()}
+        self.switches = Switches(**sw)
+        self.static = build_static(context, self.switches)
+        self.solver = ctl.solver
+        self.max_scale = int(cfg.fleet.max_scale_per_step)
+        self.model = build_model(self.static, _neutral_step(self.static))
+        self.compiled: CompiledModel = compile_model(self.model, self.static)
+        self.backend = HighsBackend(self.compiled, threads=self.solver.threads, seed=context.seed, mip_rel_gap=self.solver.mip_rel_gap)
+        st = self.static
+        self._cols = {
+            "n": self.compiled.col_array("n", (st.J, st.B)),
+            "x": self.compiled.col_array("x", (st.K, st.O, st.J, st.B)),
+            "q": self.compiled.col_array("q", (st.K, st.O, st.B)),
+        }
+        sig = cfg.signals
+        self.carbon = None
+        if context.signals is not None:
+            self.carbon = make_carbon_forecaster(sig.forecast, context.signals, noise=sig.forecast_noise, seed=context.seed)
+            self._region_map = np.array([list(context.signals.regions).index(r) for r in context.regions])
+        truth = None
+        hint = context.workload_hint
+        if isinstance(hint, dict) and callable(hint.get("arrival_rate")):
+            truth = hint["arrival_rate"]
+        self.arrivals = make_arrival_forecaster(
+            sig.arrival_forecast, context.step_s, st.K, st.O, noise=sig.forecast_noise, seed=context.seed + 1, truth=truth
+        )
+        self.refs = References()
+        self._plan: dict | None = None
+        self.time_limit_s = float(self.solver.time_limit_s)
+
+    # -- one step ---------------------------------------------------------------------------
+    def step_data(self, obs: Observation) -> StepData:
+        """Observe, forecast and compute this step's parameters (also used by the benchmark)."""
+        st = self.static
+        q = obs.queues
+        self.arrivals.observe(obs.t_s, q.arrivals_requests, q.arrivals_tokens)
+        starts = obs.t_s + st.start
+        lam = self.arrivals.forecast(obs.t_s, starts, st.tau)
+        if self.carbon is not None:
+            mci = self.carbon.forecast(obs.t_s, starts, st.tau)[:, self._region_map]
+        else:
+            mci = np.tile(np.asarray(obs.marginal_g_per_kwh, float), (st.B, 1))
+        return build_step(st, obs, lam, mci, self.refs)
+
+    def _split(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        c = self._cols
+        xx = np.where(c["x"] >= 0, x[np.maximum(c["x"], 0)], 0.0)
+        return {"n": x[c["n"]], "x": xx, "q": x[c["q"]]}
+
+    def _from_solution(self, x: np.ndarray, obs: Observation, info: dict) -> Action:
+        v = self._split(x)
+        return acts.action_from_plan(self.static, v["n"][:, 0], v["x"][..., 0], v["q"][..., 0], obs, info)
+
+    def act(self, obs: Observation) -> Action:
+        t0 = time.perf_counter()
+        ctx, st = self.context, self.static
+        info: dict = {"method": self.solver.method, "fallback": None, "gap": math.nan, "objective": math.nan, "highs_ms": 0.0}
+        reasons: list[str] = []
+        res: SolveResult | None = None
+        try:
+            data = self.step_data(obs)
+            arr = self.compiled.evaluate(data.theta())
+            left = self.time_limit_s - (time.perf_counter() - t0)
+            res = self.backend.solve(arr, self.solver.method, max(left, 0.0))
+            info["highs_ms"] = res.highs_ms
+            info["stages"] = res.stages
+        except Exception as e:  # noqa: BLE001 — the chain must still produce an action
+            reasons.append(f"error: {type(e).__name__}: {e}")
+
+        action: Action | None = None
+        if res is not None and res.ok:
+            cand = self._from_solution(res.x, obs, info)
+            problems = check_action(cand, ctx, obs)
+            if not problems:
+                action = cand
+                info.update(objective=res.objective, gap=res.gap, bound=res.bound)
+            else:
+                reasons.append("solution failed the feasibility check: " + "; ".join(problems[:3]))
+        elif res is not None:
+            reasons.append(res.status)
+
+        if action is None and res is not None:
+            inc = res.incumbent if res.incumbent is not None else res.x
+            if inc is None and res.lp_x is not None:
+                inc = res.lp_x.copy()
+                ncol = self._cols["n"][:, 0]
+                inc[ncol] = np.ceil(inc[ncol] - 1e-6)
+            if inc is not None:
+                cand = self._from_solution(inc, obs, info)
+                problems = check_action(cand, ctx, obs)
+                if not problems:
+                    action = cand
+                    reasons.append("incumbent")
+                    if res.x is not None and not math.isnan(res.objective):
+                        info.update(objective=res.objective, gap=res.gap, bound=res.bound)
+                else:
+                    reasons.append("incumbent infeasible: " + "; ".join(problems[:3]))
+        if action is None:
+            cand = acts.shifted_plan(st, self._plan, obs, self.max_scale, info)
+            if cand is not None:
+                problems = check_action(cand, ctx, obs)
+                if not problems:
+                    action = cand
+                    reasons.append("previous plan shifted")
+                else:
+                    reasons.append("previous plan infeasible: " + "; ".join(problems[:3]))
+        if action is None:
+            action = acts.safe_action(st, ctx, obs, self.max_scale, info)
+            problems = check_action(action, ctx, obs)
+            reasons.append("safe heuristic" if not problems else "safe heuristic (still infeasible: " + "; ".join(problems[:3]) + ")")
+
+        # Remember the plan for the next step's fallback.
+        if action is not None and res is not None and (res.x is not None) and not info.get("fallback_used_plan"):
+            v = self._split(res.x)
+            b1 = 1 if st.B > 1 else 0
+            self._plan = {"n1": v["n"][:, b1], "x1": v["x"][..., b1]}
+        info["fallback"] = "; ".join(reasons) if reasons else None
+        info["solve_ms"] = (time.perf_counter() - t0) * 1000.0
+        info["switches"] = dict(vars(self.switches)) if hasattr(self.switches, "__dict__") else None
+        return action
