@@ -190,3 +190,13 @@ def test_killing_a_worker_mid_sweep_still_completes_with_serial_results(tmp_path
         assert sw.equal_results(serial.dataset, res.dataset)
     finally:
         c.close()
+
+
+def test_real_replays_through_the_cli_on_an_external_scheduler(cluster, tmp_path):
+    args = ["sweep", str(SMOKE), "--set", "duration_s=60", "--set", "drain_s=30", "--grid", "workload.sessions_per_s=0.2,0.4",
+            "--policies", "round_robin,performance_only", "--no-progress"]  # fmt: skip
+    assert main([*args, "--executor", cluster.address, "--out", str(tmp_path / "d")]) == 0
+    assert main([*args, "--executor", "serial", "--out", str(tmp_path / "s")]) == 0
+    d, s = sw.load_sweep(tmp_path / "d"), sw.load_sweep(tmp_path / "s")
+    assert (d["status"] == "ok").all() and (d["requests"] > 0).all()
+    assert sw.equal_results(d, s)
