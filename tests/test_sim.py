@@ -190,3 +190,16 @@ def test_policy_is_reset_once_and_called_every_step_including_drain():
     assert [o.step for o in pol.observations] == list(range(8))
     assert [i["step"] for i in res.actions_info] == list(range(8))
     np.testing.assert_allclose(res.steps.time_s, np.arange(8) * 10.0)
+
+
+def test_solver_round_off_is_clipped_but_real_negatives_are_rejected():
+    from cedar_opt.sim.actions import validate_action
+
+    ok = Action(replicas=np.array([1.0]), routing=np.ones((3, 1, 1)), release_tok_s=np.array([-1e-9, 5.0, np.inf]))
+    a = validate_action(ok, "p", 3, 1, 1)
+    assert a["release_tok_s"].tolist() == [0.0, 5.0, np.inf]
+    bad = Action(replicas=np.array([1.0]), routing=np.ones((3, 1, 1)), release_tok_s=np.array([-1.0, 5.0, np.inf]))
+    with pytest.raises(ValueError, match=r"'p'.*release_tok_s\[0\] is negative"):
+        validate_action(bad, "p", 3, 1, 1)
+    with pytest.raises(ValueError, match="dispatch"):
+        validate_action(Action(replicas=np.array([1.0]), routing=np.ones((3, 1, 1)), dispatch="nope"), "p", 3, 1, 1)

@@ -8,6 +8,8 @@ from cedar_opt.interface import Action
 
 DISPATCH_RULES = ("weighted", "round_robin", "least_connections", "min_ttft")
 ROW_SUM_TOL = 1e-6
+NEG_TOL = 1e-6
+"""Negative entries down to −NEG_TOL are solver round-off and are clipped to 0."""
 
 
 def _arr(policy: str, name: str, v, shape: tuple[int, ...]) -> np.ndarray:
@@ -19,9 +21,10 @@ def _arr(policy: str, name: str, v, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"policy {policy!r}: action.{name} has shape {a.shape}, expected {shape}")
     if np.isnan(a).any():
         raise ValueError(f"policy {policy!r}: action.{name} contains NaN")
-    if (a < 0).any():
-        raise ValueError(f"policy {policy!r}: action.{name} has negative entries")
-    return a
+    if (a < -NEG_TOL).any():
+        i = tuple(int(j) for j in np.argwhere(a < -NEG_TOL)[0])
+        raise ValueError(f"policy {policy!r}: action.{name}{list(i)} is negative ({a[i]:.6g})")
+    return np.where(a < 0, 0.0, a)  # solver round-off below NEG_TOL is clipped to 0
 
 
 def validate_action(action: Action, policy: str, n_tiers: int, n_origins: int, n_pools: int) -> dict:
