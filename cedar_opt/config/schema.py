@@ -116,7 +116,10 @@ class FleetSpec(_Model):
     purchase: list[Literal["on_demand", "spot"]] = Field(default_factory=lambda: ["on_demand", "spot"], min_length=1)
     """Purchase options allowed."""
     quota_gpus: int = Field(default=64, ge=0)
-    """GPU quota per (region, GPU type, purchase option) (GPUs)."""
+    """On-demand GPU quota per (region, GPU type) (GPUs)."""
+    spot_quota_gpus: int | None = Field(default=None, ge=0)
+    """Spot GPU capacity per (region, GPU type) (GPUs); null: the same as ``quota_gpus``.
+    Spot capacity for large GPU instances is scarce, so scenarios usually set it lower."""
     max_scale_per_step: int = Field(default=8, ge=1)
     """Most replicas a pool may start or stop in one control step."""
     initial_replicas: int = Field(default=1, ge=0)

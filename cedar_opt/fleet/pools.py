@@ -35,6 +35,7 @@ def build_pools(scenario: Scenario, catalogue: Catalogue) -> tuple[tuple[Pool, .
                     if prof is None:
                         continue
                     gkey = (region, gpu, purchase)
+                    quota = f.quota_gpus if purchase == "on_demand" or f.spot_quota_gpus is None else f.spot_quota_gpus
                     groups.setdefault(gkey, len(groups))
                     pools.append(Pool(region=region, gpu=gpu, purchase=purchase, model=model))
                     share = prof.gpus_per_replica / g.gpus_per_instance
@@ -50,10 +51,10 @@ def build_pools(scenario: Scenario, catalogue: Catalogue) -> tuple[tuple[Pool, .
                             cold_start_s=prof.cold_start_s,
                             spot_hazard_per_h=catalogue.spot_hazard_per_h(region, gpu) if purchase == "spot" else 0.0,
                             model_rank=catalogue.model_rank(model),
-                            quota_gpus=f.quota_gpus,
+                            quota_gpus=quota,
                             quota_group=groups[gkey],
                             gpus_per_replica=prof.gpus_per_replica,
-                            max_replicas=f.quota_gpus // prof.gpus_per_replica,
+                            max_replicas=quota // prof.gpus_per_replica,
                         )
                     )
     if not pools:

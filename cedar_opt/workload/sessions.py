@@ -97,6 +97,21 @@ class Workload:
             out[f"share_{t}"] = float(m.mean()) if self.n_calls else 0.0
             out[f"mean_prompt_tokens_{t}"] = float(self.prompt_tokens[m].mean()) if m.any() else 0.0
             out[f"mean_output_tokens_{t}"] = float(self.output_tokens[m].mean()) if m.any() else 0.0
+        # Per-tier arrays in tier order, the form PolicyContext.workload_hint documents
+        # (cedar_opt.fleet.service.service_time_s reads them).
+        first = self.call_index == 0
+        prev_ctx = np.r_[0, self.prompt_tokens[:-1] + self.output_tokens[:-1]].astype(float)
+        new_tok = self.prompt_tokens - prev_ctx
+        uncached = np.where(first | (new_tok < 0), self.prompt_tokens, new_tok)
+        nt = len(self.tiers)
+
+        def per_tier(a: np.ndarray) -> np.ndarray:
+            return np.array([float(a[self.tier == k].mean()) if (self.tier == k).any() else 0.0 for k in range(nt)])
+
+        out["mean_prompt_tokens"] = per_tier(self.prompt_tokens.astype(float))
+        out["mean_uncached_prompt_tokens"] = per_tier(uncached.astype(float))
+        out["mean_output_tokens"] = per_tier(self.output_tokens.astype(float))
+        out["mean_est_output_tokens"] = per_tier(self.est_output_tokens.astype(float))
         return out
 
 
