@@ -402,14 +402,21 @@ def _clean_summary(summary: Any) -> dict[str, float | int | str]:
     return out
 
 
-def execute_point(point_fn: PointFn, scenario: Scenario, policy: str, pid: str) -> dict[str, Any]:
-    """Run one point on a worker; never raises: an exception becomes a ``failed`` record."""
+def execute_point(point_fn: PointFn, scenario: Scenario | Mapping[str, Any], policy: str, pid: str) -> dict[str, Any]:
+    """Run one point on a worker; never raises: an exception becomes a ``failed`` record.
+
+    ``scenario`` travels as its resolved JSON document and is validated again here, so a worker
+    whose cedar_opt differs from the client's fails loudly (or fills new defaults) instead of
+    running an unpickled object of another schema version.
+    """
     from cedar_opt.experiments.executors import limit_threads
 
     limit_threads()
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"point_id": pid, "worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
+        if not isinstance(scenario, Scenario):
+            scenario = Scenario.model_validate(scenario)
         rec["summary"] = _clean_summary(point_fn(scenario, policy))
         rec["status"] = "ok"
         rec["error"] = ""
@@ -603,7 +610,12 @@ def run_sweep(
         if bar._p is not None:
             bar._p.update(bar._task, completed=skipped)
         try:
-            tasks = [(p.point_id, (point_fn, plan.scenario_for(p), p.policy, p.point_id)) for p in todo]
+            docs: dict[int, dict[str, Any]] = {}
+            tasks = []
+            for p in todo:
+                s = plan.scenario_for(p)
+                doc = docs.setdefault(id(s), s.model_dump(mode="json"))
+                tasks.append((p.point_id, (point_fn, doc, p.policy, p.point_id)))
             for key, res in ex.map_unordered(execute_point, tasks):
                 p = by_id[key]
                 if isinstance(res, TaskLost):
