@@ -3,7 +3,8 @@
 Per region it sizes one pool — on-demand, the configured (fastest) GPU, the largest model — so the
 observed demand fills ``target_utilisation`` of its capacity, using the same work model as CEDAR
 (:func:`cedar_opt.fleet.service.service_time_s`). Demand is last step's arrivals from the region's
-origin plus the current backlog drained over ``BACKLOG_DRAIN_S``. Scale-up is immediate; scale-down
+origin plus the current backlog drained over ``BACKLOG_DRAIN_S``; a feedback term
+``ceil(ready × observed utilisation / target)`` covers work the model misses. Scale-up is immediate; scale-down
 waits until the lower size has been enough for ``scale_down_delay_s`` (a stabilisation window,
 as the Kubernetes HPA does). One replica per region is always kept so every origin has a local
 server. Origins whose region has no such pool are sized into the nearest region by RTT.
@@ -59,6 +60,16 @@ class UtilisationAutoscaler:
             want[j] += float((self.a[:, j] * rate[:, o]).sum())
         n = np.zeros(len(ctx.pools), dtype=np.int64)
         n[self.used_pools] = np.maximum(np.ceil(want[self.used_pools] / self.target - 1e-9).astype(np.int64), 1)
+        # Feedback on what the replicas actually carry (batch occupancy, as a KEDA/HPA rule on
+        # vLLM's running-requests metric would): covers work the demand model misses (KV misses,
+        # long prefills). desired = ceil(ready × utilisation / target).
+        ready = obs.replicas_ready
+        fb = np.ceil(ready * obs.utilisation / self.target - 1e-9).astype(np.int64)
+        n[self.used_pools] = np.maximum(n[self.used_pools], fb[self.used_pools])
+        if not self.history:
+            # The fleet the run starts with counts as recent history: no scale-down before the
+            # stabilisation window has seen that less is enough.
+            self.history.append((obs.t_s, (obs.replicas_ready + obs.replicas_starting).astype(np.int64)))
         # stabilisation window for scale-down
         self.history.append((obs.t_s, n.copy()))
         while self.history and self.history[0][0] < obs.t_s - self.delay_s:
