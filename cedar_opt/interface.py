@@ -83,6 +83,8 @@ class PoolStatic:
     gpus_per_replica: np.ndarray
     max_replicas: np.ndarray
     """Upper bound on replicas of this pool alone (quota // gpus_per_replica)."""
+    power_exponent: np.ndarray | None = None
+    """γ of the power curve P(b) = idle + (busy − idle)·(b/max_batch)^γ; None: linear (γ = 1)."""
 
 
 @dataclass(frozen=True)

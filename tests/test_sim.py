@@ -10,7 +10,7 @@ from cedar_opt.sim import Simulator, make_context
 from test_sim_helpers import CAT, FixedPolicy, flat_signals, hand_workload, tiny_scenario
 
 # Llama-3.1-8B on one H100 (models/catalogue.yaml)
-PREFILL, ITL1, SLOPE, IDLE, BUSY, MAXB = 20000.0, 0.0068, 0.000076, 100.0, 669.0, 128
+PREFILL, ITL1, SLOPE, IDLE, BUSY, MAXB, GAMMA = 20000.0, 0.0068, 0.000076, 100.0, 669.0, 128, 0.14
 PRICE = 98.32 / 8  # p5.48xlarge us-east-1 on-demand, one GPU of eight
 RTT = 0.002
 
@@ -36,7 +36,8 @@ def test_single_replica_latency_energy_cost_carbon_from_the_formulas():
     seq = np.array([busy, 0, busy, 0, busy, 0])
     np.testing.assert_allclose(ds.seq_seconds.values[:, 0], seq, rtol=1e-9)
     np.testing.assert_allclose(ds.replica_seconds.values[:, 0], 10.0)
-    e = 1.2 * (IDLE * 10 + (BUSY - IDLE) * seq / MAXB) / 3.6e6
+    # power curve P(b) = idle + (busy − idle)(b/max_batch)^γ; here the batch is 1 whenever busy
+    e = 1.2 * (IDLE * 10 + (BUSY - IDLE) * seq * (1 / MAXB) ** GAMMA) / 3.6e6
     np.testing.assert_allclose(ds.energy_kwh.values[:, 0], e, rtol=1e-12)
     np.testing.assert_allclose(ds.cost_usd.values[:, 0], 10 * PRICE / 3600, rtol=1e-12)
     np.testing.assert_allclose(ds.carbon_marginal_kg.values[:, 0], e * 0.4, rtol=1e-12)
@@ -203,3 +204,30 @@ def test_solver_round_off_is_clipped_but_real_negatives_are_rejected():
         validate_action(bad, "p", 3, 1, 1)
     with pytest.raises(ValueError, match="dispatch"):
         validate_action(Action(replicas=np.array([1.0]), routing=np.ones((3, 1, 1)), dispatch="nope"), "p", 3, 1, 1)
+
+
+def test_energy_integrates_the_concave_power_curve_over_the_real_batch():
+    """Energy per step equals an independent integral of P(b(t)) rebuilt from the request log."""
+    sc = tiny_scenario()
+    rng = np.random.default_rng(5)
+    sessions = [(float(t), 0, [(0, int(rng.integers(200, 3000)), int(rng.integers(20, 400)), 0.0)]) for t in np.sort(rng.uniform(0, 50, 60))]
+    res = run(sc, sessions)
+    rq = res.requests
+    assert (rq.status == "completed").all()
+    # replica-side batch membership: from admission to finish minus the return trip
+    ev = sorted([(a, +1) for a in rq.admit_s] + [(f - RTT, -1) for f in rq.finish_s])
+    edges = np.arange(0, 70, 10.0)
+    pw = np.zeros(len(edges) - 1)
+    b, last = 0, 0.0
+    for t, d in ev + [(edges[-1], 0)]:
+        lo = last
+        while lo < t:
+            k = int(lo // 10)
+            hi = min(t, (k + 1) * 10.0)
+            pw[k] += (hi - lo) * (b / MAXB) ** GAMMA
+            lo = hi
+        b += d
+        last = t
+    e = 1.2 * (IDLE * 10 + (BUSY - IDLE) * pw) / 3.6e6
+    np.testing.assert_allclose(res.steps.energy_kwh.values[:, 0], e, rtol=1e-9)
+    assert res.steps.seq_seconds.values.sum() > 0

@@ -56,6 +56,9 @@ class ReplicaProfile(_Model):
     """Power of the replica's GPUs when idle (W, all GPUs of the replica)."""
     busy_power_w: float = Field(gt=0)
     """Power of the replica's GPUs at full batch (W, all GPUs of the replica)."""
+    power_batch_exponent: float = Field(default=1.0, gt=0, le=1)
+    """γ in P(b) = idle + (busy − idle)·(b / max_batch)^γ: how fast power rises with the batch
+    (1 = linear; measured LLM serving is strongly concave, γ ≈ 0.1–0.15) (dimensionless)."""
     cold_start_s: float = Field(ge=0)
     """Time from ordering a replica to serving (instance boot + weights load) (s)."""
     source: str
@@ -65,6 +68,11 @@ class ReplicaProfile(_Model):
         if self.busy_power_w < self.idle_power_w:
             raise ValueError("busy_power_w must be ≥ idle_power_w")
         return self
+
+    def power_w(self, batch: float) -> float:
+        """Power of the replica's GPUs with ``batch`` sequences running (W)."""
+        u = min(max(batch / self.max_batch, 0.0), 1.0)
+        return self.idle_power_w + (self.busy_power_w - self.idle_power_w) * u**self.power_batch_exponent
 
     def itl_s(self, batch: float) -> float:
         """Per-output-token latency at ``batch`` concurrent sequences (s)."""

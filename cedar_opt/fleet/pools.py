@@ -55,6 +55,7 @@ def build_pools(scenario: Scenario, catalogue: Catalogue) -> tuple[tuple[Pool, .
                             quota_group=groups[gkey],
                             gpus_per_replica=prof.gpus_per_replica,
                             max_replicas=quota // prof.gpus_per_replica,
+                            power_exponent=prof.power_batch_exponent,
                         )
                     )
     if not pools:

@@ -440,8 +440,11 @@ class Simulator:
         self.prefill[c] += unc
         # accounting before the batch changes
         p = r.pool
-        self.rec.touch(p, t)
-        self.rec.n_active[p] += 1
+        rec = self.rec
+        rec.touch(p, t)
+        rec.n_active[p] += 1
+        tab = rec.pw_table[p]
+        rec.pw_units[p] += tab[r.active + 1] - tab[r.active]
         r.seq_int += r.active * (t - r.last_t)
         r.last_t = t
         r.active += 1
@@ -465,8 +468,11 @@ class Simulator:
     def _unbatch(self, c: int, r: Replica, t: float) -> None:
         """Take ``c`` out of ``r``'s batch (finish, drop or reclaim)."""
         p = r.pool
-        self.rec.touch(p, t)
-        self.rec.n_active[p] -= 1
+        rec = self.rec
+        rec.touch(p, t)
+        rec.n_active[p] -= 1
+        tab = rec.pw_table[p]
+        rec.pw_units[p] += tab[r.active - 1] - tab[r.active]
         r.seq_int += r.active * (t - r.last_t)
         r.last_t = t
         r.active -= 1
