@@ -336,3 +336,11 @@ def test_bad_sweep_files(tmp_path, text, where):
     f.write_text(text)
     with pytest.raises(CedarInputError, match=where):
         sw.load_sweep_file(f)
+
+
+def test_zarr_output_round_trips(tmp_path):
+    pytest.importorskip("zarr")
+    plan = sw.plan_sweep(small_spec(seeds=1), check_policies=False)
+    res = sw.run_sweep(plan, tmp_path, executor="serial", point_fn=fns.synthetic, fmt="zarr")
+    assert (tmp_path / "sweep.zarr").is_dir() and not (tmp_path / "sweep.nc").exists()
+    assert sw.equal_results(sw.load_sweep(tmp_path), res.dataset, ignore=())

@@ -25,6 +25,13 @@ def _import_point_fn(text: str):
     return fn
 
 
+def _source(base: str, grid: list[str] | None, zip_: list[str] | None) -> str:
+    opts = "/".join(o for o, given in (("--grid", grid), ("--zip", zip_)) if given)
+    if base == "--grid":
+        return opts or "--grid"
+    return f"{base} + {opts}" if opts else base
+
+
 def sweep(
     scenario: Annotated[
         Optional[Path],
@@ -80,7 +87,7 @@ def sweep(
         seeds=seeds if seeds is not None else spec.seeds,
         name=spec.name,
         description=spec.description,
-        source=spec.source if not extra_axes else ("--grid/--zip" if spec.source == "--grid" else f"{spec.source} + --grid/--zip"),
+        source=_source(spec.source, grid, zip_),
     )
     fn = _import_point_fn(point_fn) if point_fn else sw.run_point
     plan = sw.plan_sweep(spec, check_policies=point_fn is None)
