@@ -737,7 +737,7 @@ def write_results(ds, out: Path, fmt: str = "netcdf") -> None:
     if fmt == "zarr":
         tmp = out / ".sweep.zarr.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        ds.to_zarr(tmp, mode="w")
+        ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True)  # v2: stable encoding of string variables
         shutil.rmtree(out / "sweep.zarr", ignore_errors=True)
         os.replace(tmp, out / "sweep.zarr")
     else:
