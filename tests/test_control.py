@@ -532,3 +532,22 @@ def test_mip_method_reports_gap_within_target():
     a = pol.act(obs)
     assert a.info["fallback"] is None and a.info["method"] == "mip"
     assert 0.0 <= a.info["gap"] <= 0.02 + 1e-9
+
+
+def test_time_limit_is_per_solve_not_cumulative():
+    """HiGHS's clock is cumulative per object; after more solve time than the limit in total,
+    a normal step must still not time out."""
+    ctx = synthetic_context(scenario=Scenario(controller={"solver": {"time_limit_s": 0.5}}))
+    pol = CedarPolicy()
+    pol.reset(ctx)
+    obs = make_observation(ctx, t_s=10.0, arrivals=np.full((3, 3), 20.0), ready=np.ones(len(ctx.pools)))
+    pol.act(obs)
+    pol.backend.lp.setOptionValue("time_limit", 1e9)
+    import time
+
+    t = time.perf_counter()
+    while pol.backend.lp.getRunTime() < 0.6 and time.perf_counter() - t < 20:
+        pol.backend.lp.clearSolver()  # cold re-solves to burn clock
+        pol.backend.lp.run()
+    a = pol.act(obs)
+    assert a.info["fallback"] is None, a.info["fallback"]

@@ -67,8 +67,15 @@ class _ParamPoly:
                 return self(e.expr)
             if isinstance(e, (ne.SumExpression, ne.LinearExpression)):
                 out: Poly = {}
-                for a in e.args:
-                    out = _padd(out, self(a))
+                stack = list(e.args)  # flatten nested sums without recursion (they can be deep)
+                while stack:
+                    a = stack.pop()
+                    if (hasattr(a, "is_expression_type") and a.is_expression_type() and not a.is_named_expression_type()
+                            and isinstance(a, (ne.SumExpression, ne.LinearExpression))):
+                        stack.extend(a.args)
+                    else:
+                        for k, v in self(a).items():
+                            out[k] = out.get(k, 0.0) + v
                 return out
             if isinstance(e, (ne.ProductExpression, ne.MonomialTermExpression)):
                 return _pmul(self(e.args[0]), self(e.args[1]))

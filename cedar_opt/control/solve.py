@@ -130,7 +130,8 @@ class HighsBackend:
         left = deadline - time.perf_counter()
         if left <= 0:
             return "time_limit", 0.0
-        h.setOptionValue("time_limit", float(left))
+        # HiGHS compares time_limit with the object's *cumulative* run clock: offset by it.
+        h.setOptionValue("time_limit", float(h.getRunTime() + left))
         t = time.perf_counter()
         h.run()
         return _status_name(h), (time.perf_counter() - t) * 1000.0
@@ -207,7 +208,7 @@ class HighsBackend:
 
         m = self.mip
         self._load(m, arr, self.all_cols, self.all_rows)
-        m.setSolution(highspy.HighsSolution() if False else _solution(best_x))
+        m.setSolution(_solution(best_x))
         status, ms = self._run(m, deadline)
         res.highs_ms += ms
         res.stages.append(f"mip:{status}")
