@@ -24,6 +24,8 @@ pytest.importorskip("distributed")
 SMOKE = scenarios_dir() / "smoke.yaml"
 TESTS = Path(__file__).resolve().parent
 DASK = Path(sys.executable).with_name("dask")
+if not DASK.exists():
+    pytest.skip("the `dask` command is not installed beside this Python", allow_module_level=True)
 
 
 def _free_port() -> int:
