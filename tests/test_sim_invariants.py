@@ -67,7 +67,7 @@ def check_invariants(res, wl):
 
 
 def test_conservation_through_heavy_spot_preemption():
-    sc = small_scenario(seed=2, hazard=10000.0, rate=0.8, duration=480, preemption_notice_s=0.0)
+    sc = small_scenario(seed=3, hazard=10000.0, rate=1.5, duration=480, preemption_notice_s=0.0)
     res, wl = simulate(sc, FixedPolicy(3))
     check_invariants(res, wl)
     assert res.steps.preemptions.values.sum() >= 4

@@ -69,7 +69,9 @@ class UtilisationAutoscaler:
         if not self.history:
             # The fleet the run starts with counts as recent history: no scale-down before the
             # stabilisation window has seen that less is enough.
-            self.history.append((obs.t_s, (obs.replicas_ready + obs.replicas_starting).astype(np.int64)))
+            start = np.zeros(len(ctx.pools), dtype=np.int64)
+            start[self.used_pools] = (obs.replicas_ready + obs.replicas_starting)[self.used_pools]
+            self.history.append((obs.t_s, start))
         # stabilisation window for scale-down
         self.history.append((obs.t_s, n.copy()))
         while self.history and self.history[0][0] < obs.t_s - self.delay_s:

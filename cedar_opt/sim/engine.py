@@ -108,9 +108,12 @@ class Simulator:
         self.b_admit = [0] * C
         self.seq0 = [0.0] * C
         self.b_mean = [INF] * C
-        self.kv_rep: list = [None] * S
-        self.kv_tok = [0] * S
-        self.kv_exp = [-INF] * S
+        # KV copies are tracked per (session, model rank): key s * M + rank. A session whose calls
+        # alternate between a small and a large model (right-sizing) keeps a cached prefix on each.
+        self.M = M = int(max(self.rank, default=0)) + 1
+        self.kv_rep: list = [None] * (S * M)
+        self.kv_tok = [0] * (S * M)
+        self.kv_exp = [-INF] * (S * M)
         self.done_ctx = [0] * S
         # fleet
         self.replicas: list[Replica] = []
@@ -316,15 +319,19 @@ class Simulator:
         if rule == "weighted":
             o = self.c_origin[c]
             route = self._route(k, o, floor, retry)
-            if route is not None:
+            sticky = self._sticky(c, route, t) if route is not None else None
+            if sticky is not None:
+                r = sticky
+            elif route is not None:
                 cum, pools = route
                 i = bisect_right(cum, self._uniform() * cum[-1])
                 p = pools[i if i < len(pools) else -1]
                 rl = self.pool_ready[p]
                 if not rl:
                     return False
-                kr = self.kv_rep[self.c_sess[c]]
-                if kr is not None and kr.pool == p and kr.state == READY and kr.active < kr.max_batch and self.kv_exp[self.c_sess[c]] >= t:
+                key = self.c_sess[c] * self.M + self.rank[p]
+                kr = self.kv_rep[key]
+                if kr is not None and kr.pool == p and kr.state == READY and kr.active < kr.max_batch and self.kv_exp[key] >= t:
                     r = kr
                 else:
                     best = None
@@ -350,6 +357,20 @@ class Simulator:
             return False
         self._place(c, r, t)
         return True
+
+    def _sticky(self, c: int, route, t: float) -> Replica | None:
+        """Session stickiness: a live, unexpired KV copy of the session on a ready replica with a
+        free slot, in a pool the (tier, origin) row routes to, takes the call without a draw."""
+        s = self.c_sess[c]
+        M = self.M
+        best = None
+        for p in route[1]:
+            key = s * M + self.rank[p]
+            kr = self.kv_rep[key]
+            if kr is not None and kr.pool == p and kr.state == READY and kr.active < kr.max_batch and self.kv_exp[key] >= t:
+                if best is None or self.kv_tok[key] > best[1]:
+                    best = (kr, self.kv_tok[key])
+        return best[0] if best is not None else None
 
     def _route(self, k: int, o: int, floor: int, retry: bool):
         key = (k, o, floor)
@@ -397,9 +418,11 @@ class Simulator:
         o = self.c_origin[c]
         s = self.c_sess[c]
         prompt = self.c_prompt[c]
-        kr, kexp = self.kv_rep[s], self.kv_exp[s]
+        M = self.M
+        rank = self.rank
         for x in self._eligible(floor):
-            cached = self.kv_tok[s] if (x is kr and kexp >= t) else 0
+            key = s * M + rank[x.pool]
+            cached = self.kv_tok[key] if (self.kv_rep[key] is x and self.kv_exp[key] >= t) else 0
             unc = prompt - min(cached, prompt)
             wait = x.prefill_free_s - t if x.prefill_free_s > t else 0.0
             if x.active >= x.max_batch:
@@ -426,8 +449,9 @@ class Simulator:
         s = self.c_sess[c]
         prompt = self.c_prompt[c]
         cached = 0
-        if self.kv_rep[s] is r and self.kv_exp[s] >= t:
-            cached = self.kv_tok[s]
+        key = s * self.M + self.rank[r.pool]
+        if self.kv_rep[key] is r and self.kv_exp[key] >= t:
+            cached = self.kv_tok[key]
             if cached > prompt:
                 cached = prompt
         unc = prompt - cached
@@ -499,9 +523,10 @@ class Simulator:
         self.fin[c] = t + rtt
         s = self.c_sess[c]
         ctx = self.c_prompt[c] + self.c_out[c]
-        self.kv_rep[s] = r
-        self.kv_tok[s] = ctx
-        self.kv_exp[s] = t + self.ttl
+        key = s * self.M + self.rank[r.pool]
+        self.kv_rep[key] = r
+        self.kv_tok[key] = ctx
+        self.kv_exp[key] = t + self.ttl
         if ctx > self.done_ctx[s]:
             self.done_ctx[s] = ctx
         self.rec.served[self.c_tier[c] * self.P + r.pool] += ctx
