@@ -250,6 +250,23 @@ def family_readiness():
     np.testing.assert_allclose(cap[0], [1.5, 1.0, 0.0])
 
 
+def test_readiness_warm_fleet_cannot_restart_within_a_cold_start():
+    """Found in the first end-to-end runs: the plan stopped the warm fleet in block 0 and counted
+    its capacity again in block 1 (R̄ credits the current fleet before the cold start). With
+    ``readiness_warm_fleet`` the load of a block that ends before c_j is ≤ n of every earlier block."""
+    ctx = tiny_context([dict(region=0, purchase="on_demand", rank=0, price=1.0, cold_start_s=30.0)])
+    pol = CedarPolicy()
+    pol.reset(ctx)
+    assert [(b, bp) for (_, b, bp) in pol.model.WARM] == [(1, 0)]  # block 1 = [10, 20) ends before 30 s
+    _, obs = run_steps(pol, ctx, np.array([[5.0], [0.0], [0.0]]), ready=[10])
+    v, _, _ = solved(pol, obs)
+    st = pol.static
+    load = np.einsum("kj,kojb->jb", st.a / st.rho[:, None], v["x"])
+    assert load[0, 1] <= v["n"][0, 0] + 1e-6
+    # and the warm fleet is kept: the demand of block 1 is served, not dropped
+    assert v["n"][0, 0] >= np.ceil(load[0, 1] - 1e-6) and load[0, 1] > 0
+
+
 def family_spot():
     sc = Scenario(controller={"horizon": [{"count": 2, "length_s": 10.0}, {"count": 1, "length_s": 60.0}], "max_spot_share_high": 0.25})
     ctx = tiny_context([dict(region=0, purchase="on_demand", rank=0, price=10.0), dict(region=0, purchase="spot", rank=0, price=1.0)], scenario=sc)
@@ -291,14 +308,14 @@ def family_stability():
                                                      "weights": {"stability": 5.0}}))
     pol = CedarPolicy()
     pol.reset(ctx)
-    prev = pol.act(make_observation(ctx, t_s=10.0, arrivals=np.array([[50.0], [0.0], [0.0]]), ready=[5, 5]))
+    prev = pol.act(make_observation(ctx, t_s=10.0, arrivals=np.array([[50.0], [0.0], [0.0]]), ready=[10, 10]))
     # the previous action routed HIGH to the slightly dearer pool: with a strong stability weight it stays
     forced = np.zeros_like(prev.routing)
     forced[:, :, 1] = 1.0
     from dataclasses import replace
 
     prev2 = replace(prev, routing=forced)
-    obs = make_observation(ctx, t_s=20.0, arrivals=np.array([[50.0], [0.0], [0.0]]), ready=[5, 5], previous_action=prev2)
+    obs = make_observation(ctx, t_s=20.0, arrivals=np.array([[50.0], [0.0], [0.0]]), ready=[10, 10], previous_action=prev2)
     action = pol.act(obs)
     assert action.routing[0, 0, 1] > 0.99
     v, res, data = solved(pol, obs)

@@ -87,6 +87,8 @@ class Static:
     tokens_per_request: np.ndarray  # [k] prompt + output tokens (virtual-queue token units)
     weights: Weights
     switches: Switches
+    slo_cost_per_req: np.ndarray = None  # [k] USD per request on the dearest eligible pool
+    slo_carbon_per_req: np.ndarray = None  # [k] g CO2 per request there at 1,000 g/kWh
     integer_blocks: int = 1
     """Leading blocks whose replica counts are integer (the applied block); later blocks are a
     fluid plan (continuous replicas), re-planned every step anyway."""
@@ -211,7 +213,13 @@ def build_static(context: PolicyContext, switches: Switches) -> Static:
     weights = Weights(
         latency=w.latency, cost=w.cost, carbon=w.carbon if switches.carbon_aware else 0.0, slo=w.slo, stability=w.stability
     )
+    price0 = np.asarray(st.price_usd_per_h, dtype=float)
+    busy0 = np.asarray(st.busy_power_w, dtype=float)
+    per_req = a / rho[:, None]  # replica-seconds per request at the tier's headroom
+    slo_cost = np.where(eligible, per_req * price0[None, :] / 3600.0, 0.0).max(axis=1) if J else np.zeros(K)
+    slo_carbon = np.where(eligible, per_req * busy0[None, :], 0.0).max(axis=1) * float(context.pue) / 3.6e6 * 1000.0 if J else np.zeros(K)
     return Static(
+        slo_cost_per_req=slo_cost, slo_carbon_per_req=slo_carbon,
         K=K, O=O, J=J, B=B, tiers=tiers, deadline_s=deadline, step_s=float(context.step_s), tau=tau, start=start,
         deferrable=deferrable, floor=floor, eligible=eligible, a=a, rho=rho, wait_s=wait_s, lat=lat, kv=kv,
         region_of=region_of, spot=np.array([p.purchase == "spot" for p in context.pools], dtype=bool),

@@ -112,6 +112,11 @@ def add_readiness(m, st: Static) -> None:
     the current fleet's ready replicas before c_j, minus its still-starting replicas after c_j.
     A replica ordered now therefore adds capacity from c_j on — also partway through a coarse
     block — so ordering now strictly beats ordering later for the same need.
+
+    ``readiness_warm_fleet[j,b,b']`` (b' < b, block b ending before c_j):
+    Σ_{k,o} a[k,j]/ρ_k · x[k,o,j,b] ≤ n[j,b']. R̄ credits the current fleet before c_j, but only
+    the replicas the plan keeps: one stopped in block b' is gone until a cold start later. Without
+    these rows a plan could stop the warm fleet now and "restart" it instantly next block.
     """
 
     def rule(m, j, b):
@@ -121,6 +126,22 @@ def add_readiness(m, st: Static) -> None:
         return _load(m, st, j, b) - sum(terms) <= m.ready_cap[j, b]
 
     m.readiness_cold_start = pyo.Constraint(m.J, m.B, rule=rule)
+
+    # A warm replica stopped earlier in the plan cannot come back before a cold start: in a block
+    # that ends before c_j, capacity is bounded by the replicas kept in every earlier block.
+    warm = [
+        (j, b, bp)
+        for j in range(st.J)
+        for b in range(1, st.B)
+        if m.K_of_j[j] and st.start[b] + st.tau[b] <= st.cold_s[j] + 1e-9
+        for bp in range(b)
+    ]
+    m.WARM = pyo.Set(initialize=warm, dimen=3, ordered=True)
+
+    def warm_rule(m, j, b, bp):
+        return _load(m, st, j, b) - m.n[j, bp] <= 0
+
+    m.readiness_warm_fleet = pyo.Constraint(m.WARM, rule=warm_rule)
 
 
 def add_spot(m, st: Static) -> None:
@@ -213,7 +234,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "deferral": ("deferral_deadline",),
     "urgency": ("urgency_serve_now",),
     "capacity": ("capacity_headroom",),
-    "readiness": ("readiness_cold_start",),
+    "readiness": ("readiness_cold_start", "readiness_warm_fleet"),
     "spot": ("spot_share_high",),
     "quota": ("quota_gpus",),
     "scaling": ("scaling_up", "scaling_down", "replica_bound"),

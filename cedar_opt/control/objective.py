@@ -9,7 +9,10 @@ min  w_lat·L + w_cost·C + w_carbon·E + w_slo·S + w_stab·T, where (Σ_b over
   cost of replacing preempted spot replicas (hazard h per hour × a cold start of paid idle time);
 * E = (1/E_ref)·Σ τ_b/3600 · PUE/1000 · m[r(j),b] · (P_idle,j·n[j,b] + (P_busy,j − P_idle,j)·Σ a[k,j]·x)
   — marginal emissions of the energy the plan draws;
-* S = (1/D)·Σ τ_b·s[k,o,b] — share of the horizon's demand not served within its deadline;
+* S = Σ τ_b·s[k,o,b]·(1/D + V_k/C_ref + G_k/E_ref) — work not served within its deadline, valued in
+  each of the other terms' units at its *dearest* way of being served (V_k: the most expensive
+  eligible pool's cost per request, G_k: its energy per request at 1,000 g/kWh), so that with
+  w_slo > 1 dropping work never beats serving it on any pool, whatever the other weights;
 * T = (1/N_ref)·Σ (up + down)[j,b] + (1/λ̄)·½·Σ dr[k,o,j] — replica churn and routing change
   (total-variation distance) in block 0.
 
@@ -57,7 +60,16 @@ def add_objective(m, st: Static) -> None:
             for b in m.B
         )
     )
-    m.slo_term = pyo.Expression(expr=m.inv_demand * sum(tau[b] * m.s[k, o, b] for k in m.K for o in m.O for b in m.B))
+    v_cost = [float(st.slo_cost_per_req[k]) for k in range(st.K)]
+    v_carbon = [float(st.slo_carbon_per_req[k]) for k in range(st.K)]
+    m.slo_term = pyo.Expression(
+        expr=sum(
+            tau[b] * (m.inv_demand + v_cost[k] * m.inv_cost_ref + v_carbon[k] * m.inv_carbon_ref) * m.s[k, o, b]
+            for k in m.K
+            for o in m.O
+            for b in m.B
+        )
+    )
     m.stability_term = pyo.Expression(
         expr=m.inv_replica_ref * sum(m.up[j, b] + m.down[j, b] for j in m.J for b in m.B)
         + m.inv_rate_ref * 0.5 * sum(m.dr[k, o, j] for (k, o, j) in m.ROUTES)

@@ -38,6 +38,21 @@ def _neutral_step(st: Static) -> StepData:
     )
 
 
+def _prior_rate(context: PolicyContext, cfg) -> np.ndarray | None:
+    """[tier, origin] planning prior of the arrival rate (requests/s) before anything is observed:
+    the workload's mean call rate over the run split by tier and origin shares (an operator's
+    capacity plan). None when the workload hint does not say how many calls there are."""
+    hint = context.workload_hint
+    if not isinstance(hint, dict) or "n_calls" not in hint:
+        return None
+    K, O = len(context.tiers), len(context.regions)
+    rate = float(hint["n_calls"]) / max(float(context.duration_s), 1.0)
+    tier = np.array([float(hint.get(f"share_{t}", 1.0 / K)) for t in context.tiers])
+    origins = cfg.workload.origins
+    org = np.array([float(origins.get(r, 0.0)) for r in context.regions]) if origins else np.full(O, 1.0 / O)
+    return rate * tier[:, None] * org[None, :]
+
+
 class CedarPolicy:
     """The CEDAR controller and its ablations (``None`` switches follow ``config.controller``)."""
 
@@ -85,7 +100,8 @@ class CedarPolicy:
         if isinstance(hint, dict) and callable(hint.get("arrival_rate")):
             truth = hint["arrival_rate"]
         self.arrivals = make_arrival_forecaster(
-            sig.arrival_forecast, context.step_s, st.K, st.O, noise=sig.forecast_noise, seed=context.seed + 1, truth=truth
+            sig.arrival_forecast, context.step_s, st.K, st.O, noise=sig.forecast_noise, seed=context.seed + 1, truth=truth,
+            prior=_prior_rate(context, cfg),
         )
         self.refs = References()
         self._plan: dict | None = None

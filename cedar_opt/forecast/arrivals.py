@@ -11,8 +11,9 @@ the step that just ended (counts over ``step_s``), then :meth:`ArrivalForecaster
   ``truth`` → persistence.
 * ``noisy_oracle``: the oracle times a mean-one lognormal error (seeded by ``(seed, t_s)``).
 
-Before anything has been observed, rates are zero (persistence) — the controller then sizes from
-the backlog it sees.
+Before anything has been observed, rates are the ``prior`` (an operator's planning figure, e.g.
+the workload's mean rate; zero if none is given), so a controller does not tear down a warm fleet
+in the first seconds of a run. The observation at t = 0 closes no step and is ignored.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ArrivalForecaster:
         truth: Callable[[float, float], np.ndarray] | None = None,
         *,
         window_steps: int = 3,
+        prior: np.ndarray | None = None,
     ):
         self.kind = check_kind(kind, "arrival_forecast")
         if not (step_s > 0):
@@ -51,6 +53,9 @@ class ArrivalForecaster:
         self.seed = int(seed)
         self.truth = truth
         self.window_steps = int(window_steps)
+        self.prior = np.zeros(self.shape) if prior is None else np.broadcast_to(np.asarray(prior, float), self.shape).copy()
+        if np.any(~np.isfinite(self.prior)) or np.any(self.prior < 0):
+            raise ValueError("prior rates must be finite and ≥ 0")
         self._recent: deque[np.ndarray] = deque(maxlen=self.window_steps)
         self._recent_tok: deque[np.ndarray] = deque(maxlen=self.window_steps)
         # Seasonal history: observed rates keyed by step index (t_s // step_s), kept one week.
@@ -65,6 +70,8 @@ class ArrivalForecaster:
             raise ValueError(f"requests must be {self.shape} [tier, origin], got {r.shape}")
         if np.any(~np.isfinite(r)) or np.any(r < 0):
             raise ValueError("arrival counts must be finite and ≥ 0")
+        if t_s <= 0:
+            return  # no step has ended yet
         rate = r / self.step_s
         self._recent.append(rate)
         if tokens is not None:
@@ -78,7 +85,7 @@ class ArrivalForecaster:
     def current_rate(self) -> np.ndarray:
         """Mean observed rate over the recent window, requests/s [tier, origin]."""
         if not self._recent:
-            return np.zeros(self.shape)
+            return self.prior.copy()
         return np.mean(np.stack(self._recent), axis=0)
 
     def tokens_per_request(self) -> np.ndarray | None:
