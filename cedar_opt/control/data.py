@@ -173,13 +173,20 @@ def build_static(context: PolicyContext, switches: Switches) -> Static:
     tiers = tuple(context.tiers)
     deadline = np.asarray(context.deadline_s, dtype=float)
     prompt = _hint(context, "mean_prompt_tokens", DEFAULT_PROMPT_TOKENS)
-    uncached = np.minimum(_hint(context, "mean_uncached_prompt_tokens", DEFAULT_UNCACHED_TOKENS), prompt)
     output = _hint(context, "mean_output_tokens", DEFAULT_OUTPUT_TOKENS)
 
     if switches.right_sizing:
         floor = np.asarray(context.min_model_rank, dtype=float)
     else:
         floor = np.full(K, float(context.default_model_rank))
+    # Prefill a call needs: with tiers on different models (right-sizing), each model holds only
+    # the context of the session's last call *on that model* (the workload says how much that is).
+    by_class = context.workload_hint.get("uncached_by_class") if isinstance(context.workload_hint, dict) else None
+    if callable(by_class):
+        uncached = np.asarray(by_class(floor.astype(int)), dtype=float)
+    else:
+        uncached = _hint(context, "mean_uncached_prompt_tokens", DEFAULT_UNCACHED_TOKENS)
+    uncached = np.minimum(uncached, prompt)
     rank = np.asarray(st.model_rank, dtype=float)
     eligible = rank[None, :] >= floor[:, None]
 

@@ -139,6 +139,7 @@ class Simulator:
         self.tier_floor = [0] * self.T
         self.routing = np.zeros((self.T, self.O, self.P))
         self._route_cache: dict = {}
+        self._aff_cache: dict = {}
         self.dispatch_fallbacks = 0
         # events
         self.heap: list = []
@@ -319,7 +320,7 @@ class Simulator:
         if rule == "weighted":
             o = self.c_origin[c]
             route = self._route(k, o, floor, retry)
-            sticky = self._sticky(c, route, t) if route is not None else None
+            sticky = self._sticky(c, self._affinity(k, o, floor, route, retry), t) if route is not None else None
             if sticky is not None:
                 r = sticky
             elif route is not None:
@@ -358,13 +359,34 @@ class Simulator:
         self._place(c, r, t)
         return True
 
-    def _sticky(self, c: int, route, t: float) -> Replica | None:
+    def _affinity(self, k: int, o: int, floor: int, route, retry: bool) -> list[int]:
+        """Pools where a session's cached context may take a (tier k, origin o) call: the row's
+        own pools, and pools the policy routes *other* tiers of the same origin to that run a
+        model the row uses (a KV-aware router honours the policy's choice of pools and models for
+        the origin, and keeps a session where its context is)."""
+        key = (k, o, floor)
+        if not retry:
+            v = self._aff_cache.get(key)
+            if v is not None:
+                return v
+        pools = list(route[1])
+        ranks = {self.rank[p] for p in pools}
+        rows = self.routing[:, o, :]
+        for p in range(self.P):
+            if p not in pools and self.rank[p] in ranks and self.rank[p] >= floor and float(rows[:, p].max()) > 0.0:
+                pools.append(p)
+        if not retry:
+            self._aff_cache[key] = pools
+        return pools
+
+    def _sticky(self, c: int, pools, t: float) -> Replica | None:
         """Session stickiness: a live, unexpired KV copy of the session on a ready replica with a
-        free slot, in a pool the (tier, origin) row routes to, takes the call without a draw."""
+        free slot, in one of ``pools`` (see :meth:`_affinity`), takes the call without a draw; the
+        copy with the most cached tokens wins."""
         s = self.c_sess[c]
         M = self.M
         best = None
-        for p in route[1]:
+        for p in pools:
             key = s * M + self.rank[p]
             kr = self.kv_rep[key]
             if kr is not None and kr.pool == p and kr.state == READY and kr.active < kr.max_batch and self.kv_exp[key] >= t:
@@ -725,6 +747,7 @@ class Simulator:
         self.tier_floor = [0] * self.T if a["model_rank_floor"] is None else a["model_rank_floor"].tolist()
         self.routing = a["routing"]
         self._route_cache = {}
+        self._aff_cache = {}
         target = a["replicas"].tolist()
         for p in range(self.P):
             s0, s1, rv = self._scale(p, target[p], t)

@@ -112,7 +112,33 @@ class Workload:
         out["mean_uncached_prompt_tokens"] = per_tier(uncached.astype(float))
         out["mean_output_tokens"] = per_tier(self.output_tokens.astype(float))
         out["mean_est_output_tokens"] = per_tier(self.est_output_tokens.astype(float))
+        out["uncached_by_class"] = self.uncached_by_class
         return out
+
+    def uncached_by_class(self, tier_class) -> np.ndarray:
+        """[tier] mean prompt tokens a call must prefill when each tier is served by one model
+        class (``tier_class[k]``, e.g. the model rank a controller routes tier k to) and every
+        model keeps the session's context from the session's previous call on that class.
+
+        A session alternating between a small and a large model finds on each only the context
+        of its last call there, so the new part is longer than the one-call increment
+        ``mean_uncached_prompt_tokens`` assumes. Truncated contexts count as full re-prefills.
+        """
+        cls = np.asarray(tier_class)[self.tier]
+        sess = self.call_session
+        unc = self.prompt_tokens.astype(float).copy()
+        for c in np.unique(cls):
+            idx = np.flatnonzero(cls == c)  # calls of this class, in (session, call) order
+            if idx.size < 2:
+                continue
+            prev, cur = idx[:-1], idx[1:]
+            same = sess[prev] == sess[cur]
+            cached = (self.prompt_tokens[prev] + self.output_tokens[prev]).astype(float)
+            new = self.prompt_tokens[cur] - cached
+            ok = same & (new >= 0)
+            unc[cur[ok]] = new[ok]
+        nt = len(self.tiers)
+        return np.array([float(unc[self.tier == k].mean()) if (self.tier == k).any() else 0.0 for k in range(nt)])
 
 
 def _session_starts(rng: np.random.Generator, shape: RateShape, sessions_per_s: float) -> np.ndarray:
