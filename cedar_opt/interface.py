@@ -169,6 +169,11 @@ class Observation:
     preemption_notices: np.ndarray
     """Per pool: spot replicas under a two-minute preemption notice."""
     previous_action: "Action | None" = None
+    work_s: np.ndarray | None = None
+    """Per pool: replica-seconds of work done over the last step — prefill engine time plus decode
+    slot-time / max_batch (what GPU telemetry would show); None if the simulator does not say."""
+    dispatched: np.ndarray | None = None
+    """Per [tier, pool]: calls dispatched over the last step."""
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,7 @@ def build_step(
     lam: np.ndarray,
     mci: np.ndarray,
     refs: References | None = None,
+    work_factor: np.ndarray | None = None,
 ) -> StepData:
     """Mutable parameters for this step from the observation and the forecasts.
 
@@ -314,6 +315,12 @@ def build_step(
     lam_kob = np.maximum(np.transpose(np.asarray(lam, dtype=float), (1, 2, 0)), 0.0)
     backlog0 = np.maximum(np.nan_to_num(np.asarray(obs.queues.backlog_requests, dtype=float)), 0.0)
     urgent0 = np.minimum(urgent_backlog(static, obs), backlog0) if static.switches.slack_tracking else np.zeros((K, O))
+    if work_factor is not None:
+        # telemetry says calls cost more than the model's a[k, ·]: plan for proportionally more work
+        f = np.asarray(work_factor, dtype=float)
+        lam_kob = lam_kob * f[:, None, None]
+        backlog0 = backlog0 * f[:, None]
+        urgent0 = urgent0 * f[:, None]
     ready = np.asarray(obs.replicas_ready, dtype=float)
     starting = np.asarray(obs.replicas_starting, dtype=float)
     n_now = ready + starting

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from cedar_opt.control.calibration import WorkCalibration
 from cedar_opt.control.compile import CompiledModel, compile_model
 from cedar_opt.control.data import References, Static, StepData, Switches, build_static, build_step
 from cedar_opt.control.model import build_model
@@ -104,6 +105,9 @@ class CedarPolicy:
             prior=_prior_rate(context, cfg),
         )
         self.refs = References()
+        self.calibration = WorkCalibration(st)
+        self.calibration.bind_ranks(np.asarray(context.static.model_rank))
+        self.work_factor = np.ones(st.K)
         self._plan: dict | None = None
         self.time_limit_s = float(self.solver.time_limit_s)
 
@@ -119,7 +123,9 @@ class CedarPolicy:
             mci = self.carbon.forecast(obs.t_s, starts, st.tau)[:, self._region_map]
         else:
             mci = np.tile(np.asarray(obs.marginal_g_per_kwh, float), (st.B, 1))
-        return build_step(st, obs, lam, mci, self.refs)
+        self.calibration.observe(obs)
+        self.work_factor = self.calibration.tier_factors()
+        return build_step(st, obs, lam, mci, self.refs, self.work_factor)
 
     def _split(self, x: np.ndarray) -> dict[str, np.ndarray]:
         c = self._cols
@@ -128,7 +134,11 @@ class CedarPolicy:
 
     def _from_solution(self, x: np.ndarray, obs: Observation, info: dict) -> Action:
         v = self._split(x)
-        return acts.action_from_plan(self.static, v["n"][:, 0], v["x"][..., 0], v["q"][..., 0], obs, info)
+        f = self.work_factor  # rates and backlogs were planned in calibrated work units
+        info["work_factor"] = [round(float(a), 3) for a in f]
+        return acts.action_from_plan(
+            self.static, v["n"][:, 0], v["x"][..., 0] / f[:, None, None], v["q"][..., 0] / f[:, None], obs, info
+        )
 
     def act(self, obs: Observation) -> Action:
         t0 = time.perf_counter()

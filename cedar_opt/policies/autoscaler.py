@@ -4,7 +4,8 @@ Per region it sizes one pool — on-demand, the configured (fastest) GPU, the la
 observed demand fills ``target_utilisation`` of its capacity, using the same work model as CEDAR
 (:func:`cedar_opt.fleet.service.service_time_s`). Demand is last step's arrivals from the region's
 origin plus the current backlog drained over ``BACKLOG_DRAIN_S``; a feedback term
-``ceil(ready × observed utilisation / target)`` covers work the model misses. Scale-up is immediate; scale-down
+``ceil(ready × observed utilisation / target)`` (utilisation: the larger of batch occupancy and
+the busy fraction telemetry reports) covers work the model misses. Scale-up is immediate; scale-down
 waits until the lower size has been enough for ``scale_down_delay_s`` (a stabilisation window,
 as the Kubernetes HPA does). One replica per region is always kept so every origin has a local
 server. Origins whose region has no such pool are sized into the nearest region by RTT.
@@ -64,7 +65,13 @@ class UtilisationAutoscaler:
         # vLLM's running-requests metric would): covers work the demand model misses (KV misses,
         # long prefills). desired = ceil(ready × utilisation / target).
         ready = obs.replicas_ready
-        fb = np.ceil(ready * obs.utilisation / self.target - 1e-9).astype(np.int64)
+        util = np.asarray(obs.utilisation, dtype=float)
+        if obs.work_s is not None:
+            # busy fraction from telemetry (prefill engine time + decode slot-time / max_batch per
+            # ready replica-second): sees a saturated prefill queue long before batch slots fill
+            busy = np.divide(obs.work_s, ready * ctx.step_s, out=np.zeros_like(util), where=ready > 0)
+            util = np.maximum(util, busy)
+        fb = np.ceil(ready * util / self.target - 1e-9).astype(np.int64)
         n[self.used_pools] = np.maximum(n[self.used_pools], fb[self.used_pools])
         if not self.history:
             # The fleet the run starts with counts as recent history: no scale-down before the

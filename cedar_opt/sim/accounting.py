@@ -46,12 +46,14 @@ class StepRecorder:
             "replicas_target": f((n, P)), "scale_clipped": f((n, P)),
             "replica_seconds": f((n, P)), "ready_seconds": f((n, P)), "seq_seconds": f((n, P)),
             "energy_kwh": f((n, P)), "cost_usd": f((n, P)), "carbon_marginal_kg": f((n, P)), "carbon_average_kg": f((n, P)),
-            "utilisation": f((n, P)), "dispatched": f((n, T, O, P)), "served_tokens": f((n, T, P)),
+            "utilisation": f((n, P)), "work_seconds": f((n, P)), "dispatched": f((n, T, O, P)), "served_tokens": f((n, T, P)),
             "scale_starts": f((n, P)), "scale_stops": f((n, P)), "scale_revived": f((n, P)), "preemptions": f((n, P)),
             "backlog_requests": f((n, T, O)), "backlog_tokens": f((n, T, O)),
             "marginal_g_per_kwh": f((n, O)), "average_g_per_kwh": f((n, O)),
         }
         self._last_util = np.zeros(P)
+        self._last_work = np.zeros(P)
+        self._last_disp = np.zeros((T, P))
         self._last_served = np.zeros((T, P))
 
     def _reset(self) -> None:
@@ -60,6 +62,7 @@ class StepRecorder:
         self.ready_sec = [0.0] * P
         self.seq_sec = [0.0] * P
         self.pw_sec = [0.0] * P
+        self.prefill_sec = [0.0] * P
         self.dispatched = [0] * (T * O * P)
         self.served = [0] * (T * P)
         self.starts = [0] * P
@@ -118,6 +121,9 @@ class StepRecorder:
             a["replicas_target"][j] = self.target
             a["scale_clipped"][j] = self.clipped
             self._last_util = a["utilisation"][j].copy()
+            self._last_work = np.array(self.prefill_sec) + ss / self.max_batch
+            a["work_seconds"][j] = self._last_work
+            self._last_disp = a["dispatched"][j].sum(axis=1)
             dt = t - a["time_s"][j]
             self._last_served = served / dt if dt > 0 else served * 0.0
         self._reset()
@@ -147,6 +153,12 @@ class StepRecorder:
     def last_served_tok_s(self) -> np.ndarray:
         return self._last_served.copy()
 
+    def last_work_s(self) -> np.ndarray:
+        return self._last_work.copy()
+
+    def last_dispatched(self) -> np.ndarray:
+        return self._last_disp.copy()
+
     def dataset(self) -> xr.Dataset:
         sim = self.sim
         ctx = sim.context
@@ -158,7 +170,7 @@ class StepRecorder:
         }
         units = {"time_s": "s", "energy_kwh": "kWh", "cost_usd": "USD", "carbon_marginal_kg": "kg CO2",
                  "carbon_average_kg": "kg CO2", "marginal_g_per_kwh": "g CO2/kWh", "average_g_per_kwh": "g CO2/kWh",
-                 "replica_seconds": "s", "ready_seconds": "s", "seq_seconds": "s", "served_tokens": "tokens",
+                 "replica_seconds": "s", "ready_seconds": "s", "seq_seconds": "s", "work_seconds": "s", "served_tokens": "tokens",
                  "backlog_tokens": "tokens (prompt + estimated output)"}
         data = {}
         for name, v in a.items():

@@ -497,6 +497,7 @@ class Simulator:
         b = r.active
         start = r.prefill_free_s if r.prefill_free_s > t else t
         pend = start + unc / r.prefill_tok_s
+        rec.prefill_sec[p] += unc / r.prefill_tok_s
         r.prefill_free_s = pend
         fin = pend + (self.c_out[c] - 1) * (r.itl1 + r.itl_slope * (b - 1))
         if self.ft[c] < 0:
@@ -792,5 +793,5 @@ class Simulator:
             replicas_starting=starting, replicas_draining=draining, ready_in_s=ready_in, in_flight=in_flight,
             utilisation=util, served_tokens_s=served, marginal_g_per_kwh=mg, average_g_per_kwh=av,
             price_usd_per_h=self.context.static.price_usd_per_h.copy(), preemption_notices=notices,
-            previous_action=prev,
+            previous_action=prev, work_s=self.rec.last_work_s(), dispatched=self.rec.last_dispatched(),
         )
