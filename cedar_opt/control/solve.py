@@ -190,9 +190,10 @@ class HighsBackend:
             res.stages.append(f"{name}:{status}")
             last = status
             if status == "optimal":
-                z = h.getInfo().objective_function_value + arr.offset
+                xc = np.asarray(h.getSolution().col_value)
+                z = float(arr.cost @ xc) + arr.offset  # the objective of the x we return
                 if z < best_z - 1e-12:
-                    best_z, best_x = z, np.asarray(h.getSolution().col_value)
+                    best_z, best_x = z, xc
             if status == "time_limit":
                 break
         h.changeColsBounds(len(self.int_cols), self.int_cols, self._int_lb, self._int_ub)
@@ -215,9 +216,12 @@ class HighsBackend:
         info = m.getInfo()
         has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
         if has_sol:
-            z = info.objective_function_value + arr.offset
+            xm = np.asarray(m.getSolution().col_value)
+            # c·x of the solution itself: HiGHS's reported objective_function_value after a MIP
+            # was seen below the LP bound (tests/test_properties_control.py regression)
+            z = float(arr.cost @ xm) + arr.offset
             if z <= best_z + 1e-9 * max(1.0, abs(best_z)):
-                res.x, res.objective = np.asarray(m.getSolution().col_value), z
+                res.x, res.objective = xm, z
             bound = info.mip_dual_bound + arr.offset
             res.bound = max(res.bound, bound)
             res.gap = max(0.0, (res.objective - res.bound) / max(abs(res.objective), 1e-12))
