@@ -14,6 +14,8 @@ the status of each stage so the caller's fallback chain can say why it fell back
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +32,27 @@ def _configure_threads(threads: int) -> None:
     if _STATE["threads"] is not None and _STATE["threads"] != threads:
         highspy.Highs.resetGlobalScheduler(True)
     _STATE["threads"] = threads
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A Highs object without the copyright banner HiGHS writes to the process's stdout (file
+    descriptor 1) on construction, before any option can switch output off: it would otherwise
+    land in the middle of the CLI's tables and in users' logs."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (e.g. captured): nothing to hide
+        return highspy.Highs()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            try:
+                return highspy.Highs()
+            finally:
+                os.dup2(saved, fd)
+    finally:
+        os.close(saved)
 
 
 @dataclass
@@ -75,7 +98,7 @@ class HighsBackend:
 
     # -- model ------------------------------------------------------------------------------
     def _new(self, integer: bool) -> highspy.Highs:
-        h = highspy.Highs()
+        h = _quiet_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", int(self.threads))
         h.setOptionValue("random_seed", int(self.seed))
