@@ -37,7 +37,7 @@ def _fmt(v, f: str) -> str:
 
 
 def summary_table(summary: pd.DataFrame) -> Table:
-    t = Table(title="cedar compare", title_justify="left")
+    t = Table(title="cedar results", title_justify="left")
     t.add_column("policy")
     for _, label, _ in TABLE_COLUMNS:
         t.add_column(label, justify="right")
