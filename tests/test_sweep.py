@@ -21,16 +21,7 @@ from cedar_opt.paths import scenarios_dir
 SMOKE = scenarios_dir() / "smoke.yaml"
 
 
-def small_spec(**kw) -> sw.SweepSpec:
-    base = dict(
-        scenario=SMOKE,
-        overrides=("duration_s=60",),
-        axes=sw.axes_from_options(["controller.weights.carbon=0,1,2"], ["workload.sessions_per_s=0.1,0.2"]),
-        policies=("cedar", "round_robin"),
-        seeds=2,
-    )
-    base.update(kw)
-    return sw.SweepSpec(**base)
+from test_sweep_fns import small_spec  # noqa: E402  (shared with test_sweep_dask.py)
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -103,16 +103,7 @@ def cluster(tmp_path_factory):
         c.close()
 
 
-def spec(**kw) -> sw.SweepSpec:
-    base = dict(
-        scenario=SMOKE,
-        overrides=("duration_s=60",),
-        axes=sw.axes_from_options(["controller.weights.carbon=0,1,2"], ["workload.sessions_per_s=0.1,0.2"]),
-        policies=("cedar", "round_robin"),
-        seeds=2,
-    )
-    base.update(kw)
-    return sw.SweepSpec(**base)
+from test_sweep_fns import small_spec as spec  # noqa: E402  (shared with test_sweep.py)
 
 
 def test_cli_sweep_on_an_external_scheduler_equals_serial(cluster, tmp_path, capsys):

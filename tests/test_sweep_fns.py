@@ -60,3 +60,20 @@ def always_dies_on_carbon_1(scenario, policy: str) -> dict:
     if scenario.controller.weights.carbon == 1:
         os._exit(3)
     return synthetic(scenario, policy)
+
+
+def small_spec(**kw):
+    """The small sweep several sweep tests share: 3 carbon weights × 2 rates × 2 policies × 2 seeds
+    of a 60 s smoke replay."""
+    from cedar_opt.experiments import sweep as sw
+    from cedar_opt.paths import scenarios_dir
+
+    base = dict(
+        scenario=scenarios_dir() / "smoke.yaml",
+        overrides=("duration_s=60",),
+        axes=sw.axes_from_options(["controller.weights.carbon=0,1,2"], ["workload.sessions_per_s=0.1,0.2"]),
+        policies=("cedar", "round_robin"),
+        seeds=2,
+    )
+    base.update(kw)
+    return sw.SweepSpec(**base)

@@ -124,15 +124,23 @@ def read_electricitymaps_hourly(path: str | Path, zone: str | None = None, kind:
     col = f"Carbon Intensity gCO₂eq/kWh ({kind})"
     d = read_csv(p, dtype=str, keep_default_na=False)
     require_columns(d.columns, ["Datetime (UTC)", col], p)
-    if "Zone Id" in d.columns:
-        zones = list(dict.fromkeys(d["Zone Id"]))
-        if zone is None and len(zones) > 1:
-            raise CedarInputError(f"file holds several zones ({', '.join(zones)}); name one", source=str(p), where="zone")
-        if zone is not None:
-            if zone not in zones:
-                raise CedarInputError(f"zone {zone!r} not in file; found {', '.join(zones)}", source=str(p), where="zone")
-            d = d[d["Zone Id"] == zone]
+    d = _select_one(d, "Zone Id", "zone", zone, p)
     return _read_simple(d, p, "Datetime (UTC)", col, nonneg=True, nan=nan, name="average_g_per_kwh")
+
+
+def _select_one(d: pd.DataFrame, column: str, what: str, value: str | None, p: Path) -> pd.DataFrame:
+    """Rows of ``d`` for one ``what`` (zone, region) named by ``value`` in ``column``; a file with
+    several and no name, or without the named one, is an error naming the file."""
+    if column not in d.columns:
+        return d
+    found = list(dict.fromkeys(d[column]))
+    if value is None and len(found) > 1:
+        raise CedarInputError(f"file holds several {what}s ({', '.join(found)}); name one", source=str(p), where=what)
+    if value is None:
+        return d
+    if value not in found:
+        raise CedarInputError(f"{what} {value!r} not in file; found {', '.join(found)}", source=str(p), where=what)
+    return d[d[column] == value]
 
 
 def _read_simple(d: pd.DataFrame, p: Path, tcol: str, vcol: str, *, nonneg: bool, nan: str, name: str, factor: float = 1.0, allow_descending: bool = False) -> pd.Series:
@@ -256,14 +264,7 @@ def read_generic_signal_csv(path: str | Path, region: str | None = None, *, nan:
         value_cols[c] = (kind, UNITS[u])
     if not value_cols:
         raise CedarInputError("no marginal_<unit> or average_<unit> column", source=str(p), where="header")
-    if "region" in d.columns:
-        regions = list(dict.fromkeys(d["region"]))
-        if region is None and len(regions) > 1:
-            raise CedarInputError(f"file holds several regions ({', '.join(regions)}); name one", source=str(p), where="region")
-        if region is not None:
-            if region not in regions:
-                raise CedarInputError(f"region {region!r} not in file; found {', '.join(regions)}", source=str(p), where="region")
-            d = d[d["region"] == region]
+    d = _select_one(d, "region", "region", region, p)
     rows = d.index.to_numpy()
     try:
         t = _parse_utc(d["time"], p)
