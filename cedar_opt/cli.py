@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cedar_opt.errors import CedarInputError
+from cedar_opt.errors import CedarInputError, CedarRunError
 
 app = typer.Typer(
     name="cedar",
@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     except CedarInputError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
+    except CedarRunError as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 1
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
         return code

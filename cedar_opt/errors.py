@@ -29,6 +29,11 @@ class CedarInputError(Exception):
         return head + self.message
 
 
+class CedarRunError(Exception):
+    """A run could not finish for a reason that is not the input's fault (e.g. a worker process
+    was killed, typically for lack of memory). The CLI exits 1 with this message."""
+
+
 def _loc(loc: tuple) -> str:
     out = ""
     for part in loc:

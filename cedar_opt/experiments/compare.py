@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 
 from cedar_opt.config.schema import Scenario
+from cedar_opt.errors import CedarRunError
 from cedar_opt.experiments.runner import Inputs, RunResult, build_inputs, run_with_inputs
 from cedar_opt.metrics import BY_TIER_COLUMNS, SUMMARY_COLUMNS
 from cedar_opt.policies.registry import check_policy_names
@@ -69,7 +71,13 @@ def compare(
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    r = f.result()
+                    try:
+                        r = f.result()
+                    except BrokenProcessPool:
+                        raise CedarRunError(
+                            f"the process running policy {futs[f]!r} was killed (most often: out of memory; "
+                            f"a replay holds about 1 KB per call). Try --jobs 1 or a shorter duration_s."
+                        ) from None
                     results[futs[f]] = r
                     if on_done:
                         on_done(r)
