@@ -326,24 +326,9 @@ def family_stability():
     np.testing.assert_allclose(np.diff(np.concatenate([data.n_now[:, None], n], axis=1), axis=1), up - down, atol=1e-7)
 
 
-def family_coverage():
-    # An idle step (no arrivals, no backlog, nothing ready): the plan still keeps one on-demand
-    # HIGH-eligible replica, so HIGH's routing row has a live pool and the solution needs no fallback.
-    sc = Scenario(controller={"horizon": [{"count": 2, "length_s": 10.0}, {"count": 1, "length_s": 60.0}], "max_spot_share_high": 0.0})
-    ctx = tiny_context([dict(region=0, purchase="spot", rank=0, price=0.1), dict(region=0, purchase="on_demand", rank=0, price=1.0)], scenario=sc)
-    pol = CedarPolicy()
-    pol.reset(ctx)
-    obs = make_observation(ctx, t_s=10.0, arrivals=np.zeros((3, 1)), ready=[0, 0])
-    action = pol.act(obs)
-    assert action.info["fallback"] is None, action.info["fallback"]
-    assert action.replicas[1] >= 1 and action.routing[0, 0, 1] == pytest.approx(1.0)
-    v, _, _ = solved(pol, obs)
-    assert v["n"][1, 0] >= 1 - 1e-9
-
-
 FAMILY_TESTS = {
     "eligibility": family_eligibility, "demand": family_demand, "deferral": family_deferral, "urgency": family_urgency,
-    "capacity": family_capacity, "readiness": family_readiness, "coverage": family_coverage, "spot": family_spot, "quota": family_quota,
+    "capacity": family_capacity, "readiness": family_readiness, "spot": family_spot, "quota": family_quota,
     "scaling": family_scaling, "stability": family_stability,
 }
 

@@ -53,7 +53,7 @@ def action_from_plan(
     st: Static, n0: np.ndarray, x0: np.ndarray, q0: np.ndarray, obs: Observation, info: dict
 ) -> Action:
     """``n0`` [j] replicas, ``x0`` [k, o, j] block-0 rates, ``q0`` [k, o] block-0 end backlog."""
-    replicas = np.maximum(np.rint(n0), 0).astype(np.int64)
+    replicas = ensure_high_server(st, np.maximum(np.rint(n0), 0).astype(np.int64), obs)
     live = (np.asarray(obs.replicas_ready) > 0) | (replicas > 0)
     routing = routing_from_rates(st, x0, live)
     release = np.full(st.K, np.inf)
@@ -65,6 +65,42 @@ def action_from_plan(
         replicas=replicas, routing=routing, dispatch="weighted", release_tok_s=release,
         model_rank_floor=st.floor.astype(np.int64), info=info,
     )
+
+
+def ensure_high_server(st: Static, replicas: np.ndarray, obs: Observation) -> np.ndarray:
+    """HIGH is never held back, so its routing row needs a live eligible pool even when the plan
+    (rightly, for an idle step) buys nothing. If none is live, add one replica to the cheapest
+    HIGH-eligible on-demand pool (spot only if no on-demand pool is eligible) that the quota
+    allows — stopping one replica of a pool HIGH cannot use in the same quota group if that is
+    what frees the GPUs. One replica more or less per pool is within any scaling limit."""
+    ks = [k for k, t in enumerate(st.tiers) if t == "HIGH"]
+    if not ks:
+        return replicas
+    k = ks[0]
+    ready = np.asarray(obs.replicas_ready) > 0
+    live = ready | (replicas > 0)
+    cand = st.eligible[k] & ~st.spot
+    if not cand.any():
+        cand = st.eligible[k].copy()
+    if (cand & live).any() or not cand.any():
+        return replicas
+    price = np.asarray(obs.price_usd_per_h, dtype=float)
+    out = replicas.copy()
+    for j in np.flatnonzero(cand)[np.argsort(price[cand], kind="stable")]:
+        if out[j] + 1 > st.max_rep[j]:
+            continue
+        g = st.quota_group[j]
+        members = st.quota_group == g
+        used = float((st.gpus[members] * out[members]).sum())
+        if used + st.gpus[j] <= st.quota[g] + 1e-9:
+            out[j] += 1
+            return out
+        for i in np.flatnonzero(members & ~st.eligible[k] & (out > 0)):
+            if used - st.gpus[i] + st.gpus[j] <= st.quota[g] + 1e-9:
+                out[i] -= 1
+                out[j] += 1
+                return out
+    return replicas
 
 
 def _scale_clip(st: Static, n: np.ndarray, obs: Observation, max_scale: int) -> np.ndarray:

@@ -144,22 +144,6 @@ def add_readiness(m, st: Static) -> None:
     m.readiness_warm_fleet = pyo.Constraint(m.WARM, rule=warm_rule)
 
 
-def add_coverage(m, st: Static) -> None:
-    """**HIGH always has a server** — ``coverage_high`` (block 0).
-
-    Σ_{j ∈ C} n[j,0] ≥ 1, C = HIGH-eligible on-demand pools (all HIGH-eligible pools if none is
-    on-demand). HIGH is never held back, so its routing row needs a live eligible pool even in an
-    idle step; on-demand, so the spot cap can hold when nothing else is up.
-    """
-    high = [k for k, t in enumerate(st.tiers) if t == "HIGH"]
-    if not high:
-        return
-    js = [j for j in m.J_of_k[high[0]] if not st.spot[j]] or list(m.J_of_k[high[0]])
-    if not js:
-        return
-    m.coverage_high = pyo.Constraint(expr=sum(m.n[j, 0] for j in js) >= 1)
-
-
 def add_spot(m, st: Static) -> None:
     """**Spot share of HIGH** — ``spot_share_high[o,b]`` (the preemption cost is in the objective).
 
@@ -251,7 +235,6 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "urgency": ("urgency_serve_now",),
     "capacity": ("capacity_headroom",),
     "readiness": ("readiness_cold_start", "readiness_warm_fleet"),
-    "coverage": ("coverage_high",),
     "spot": ("spot_share_high",),
     "quota": ("quota_gpus",),
     "scaling": ("scaling_up", "scaling_down", "replica_bound"),
@@ -266,7 +249,6 @@ ADDERS = {
     "urgency": add_urgency,
     "capacity": add_capacity,
     "readiness": add_readiness,
-    "coverage": add_coverage,
     "spot": add_spot,
     "quota": add_quota,
     "scaling": add_scaling,

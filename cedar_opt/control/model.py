@@ -21,7 +21,7 @@ def active_families(st: Static) -> list[str]:
     fams = ["eligibility", "demand", "deferral"]
     if st.switches.slack_tracking:
         fams.append("urgency")
-    fams += ["capacity", "readiness", "coverage", "spot", "quota", "scaling", "stability"]
+    fams += ["capacity", "readiness", "spot", "quota", "scaling", "stability"]
     return fams
 
 
