@@ -53,7 +53,7 @@ def action_from_plan(
     st: Static, n0: np.ndarray, x0: np.ndarray, q0: np.ndarray, obs: Observation, info: dict
 ) -> Action:
     """``n0`` [j] replicas, ``x0`` [k, o, j] block-0 rates, ``q0`` [k, o] block-0 end backlog."""
-    replicas = ensure_high_server(st, np.maximum(np.rint(n0), 0).astype(np.int64), obs)
+    replicas = ensure_high_server(st, np.maximum(np.rint(np.nan_to_num(n0, nan=0.0, posinf=0.0)), 0).astype(np.int64), obs)
     live = (np.asarray(obs.replicas_ready) > 0) | (replicas > 0)
     routing = routing_from_rates(st, x0, live)
     release = np.full(st.K, np.inf)
