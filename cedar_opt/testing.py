@@ -339,8 +339,11 @@ def observations(
     t = float(step * context.step_s if t_s is None else t_s)
     ready = _within_quota(s, np.array(draw(st.lists(st.integers(0, max_ready), min_size=J, max_size=J)), float))
     starting = np.array(draw(st.lists(st.integers(0, max_starting), min_size=J, max_size=J)), float)
-    starting = _within_quota(s, ready + starting) - ready
-    starting = np.maximum(starting, 0.0)
+    starting = np.minimum(starting, s.max_replicas - ready)
+    for g in np.unique(s.quota_group):  # drop starting replicas (never ready ones) until the quota holds
+        js = np.flatnonzero(s.quota_group == g)
+        while float(np.dot(ready[js] + starting[js], s.gpus_per_replica[js])) > s.quota_gpus[js[0]] + TOL:
+            starting[js[np.argmax(np.where(starting[js] > 0, s.gpus_per_replica[js], -1))]] -= 1
     width = max(1, int(starting.max()) if J else 1)
     ready_in = np.full((J, width), np.inf)
     for j in range(J):

@@ -57,6 +57,7 @@ def write_doc(dirpath: Path, doc, name: str = "s.yaml") -> Path:
 # ----------------------------------------------------------------------------- valid documents
 
 
+@settings(max_examples=100)  # each example runs the CLI (~60 ms); 100 keeps the file within its time budget
 @given(doc=scenario_documents())
 def test_valid_documents_are_accepted_by_validate(tmp_path_factory, doc):
     p = write_doc(tmp_path_factory.mktemp("valid"), doc)
@@ -255,6 +256,7 @@ def test_valid_signal_csv_is_accepted(tmp_path):
     assert code == 0, err
 
 
+@settings(max_examples=100)  # each example runs the CLI (~60 ms); 100 keeps the file within its time budget
 @given(data=st.data())
 def test_broken_signal_files_exit_2_naming_file_and_row(tmp_path_factory, data):
     d = tmp_path_factory.mktemp("sig")
@@ -339,6 +341,7 @@ def test_valid_trace_loads(tmp_path):
     assert len(load_trace("generic_csv", csv)) == 12
 
 
+@settings(max_examples=100)  # each example runs the CLI (~60 ms); 100 keeps the file within its time budget
 @given(data=st.data())
 def test_broken_traces_exit_2_naming_file_and_row(tmp_path_factory, data):
     d = tmp_path_factory.mktemp("trace")
@@ -350,3 +353,15 @@ def test_broken_traces_exit_2_naming_file_and_row(tmp_path_factory, data):
     code, _, err = cli("run", str(write_doc(d, _trace_doc(csv))), "--policy", "round_robin", "--out", str(out), "--no-progress")
     assert_clean_rejection(code, err, str(csv), *([row] if row else []))
     assert not (out / "summary.csv").exists(), "no partial result may be written"
+
+
+@pytest.mark.xfail(strict=True, reason="data: a gap is measured as the spacing of samples, so max_gap_s < the data's step rejects gap-free data")
+def test_regression_max_gap_below_sample_step_accepts_gap_free_data(tmp_path):
+    """Found by test_valid_documents_are_accepted_by_validate (shrunk): ``signals.max_gap_s: 1``
+    is valid by the schema (> 0), but ``cedar validate`` on the hourly, gap-free bundled pack says
+    "gap of 1 h … is longer than max_gap_s = 1 s". ``regularise``'s docstring defines a gap as the
+    spacing *beyond one step*; the code compares the raw spacing. (``scenario_documents`` draws
+    max_gap_s ≥ 3600 s until this is settled, in the schema or in the reader.)"""
+    doc = {**ONE_REGION, "signals": {**ONE_REGION["signals"], "max_gap_s": 1.0}}
+    code, _, err = cli("validate", str(write_doc(tmp_path, doc)))
+    assert code == 0, err
