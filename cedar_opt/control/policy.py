@@ -127,6 +127,24 @@ class CedarPolicy:
         self.work_factor = self.calibration.tier_factors()
         return build_step(st, obs, lam, mci, self.refs, self.work_factor)
 
+    def _vector_problems(self, x) -> str:
+        """Why a solver's vector cannot be read as a solution ('' if it can): it is never loaded
+        silently — extraction would otherwise round NaN or out-of-bound values into a plausible
+        fleet."""
+        c = self.compiled
+        if x is None or np.shape(x) != (c.n_cols,):
+            return "wrong length"
+        x = np.asarray(x, dtype=float)
+        if not np.all(np.isfinite(x)):
+            return "non-finite values"
+        tol = 1e-6
+        if np.any(x < c.col_lb - tol) or np.any(x > c.col_ub + tol):
+            return "values outside the variable bounds"
+        xi = x[c.integer]
+        if np.any(np.abs(xi - np.rint(xi)) > 1e-5):
+            return "fractional replica counts"
+        return ""
+
     def _split(self, x: np.ndarray) -> dict[str, np.ndarray]:
         c = self._cols
         xx = np.where(c["x"] >= 0, x[np.maximum(c["x"], 0)], 0.0)
@@ -157,6 +175,12 @@ class CedarPolicy:
             reasons.append(f"error: {type(e).__name__}: {e}")
 
         action: Action | None = None
+        if res is not None and res.ok and self._vector_problems(res.x):
+            reasons.append("solver returned an unusable solution: " + self._vector_problems(res.x))
+            res.ok = False
+            if res.incumbent is res.x:
+                res.incumbent = None
+            res.x = None
         if res is not None and res.ok:
             cand = self._from_solution(res.x, obs, info)
             problems = check_action(cand, ctx, obs)
@@ -174,6 +198,9 @@ class CedarPolicy:
                 inc = res.lp_x.copy()
                 ncol = self._cols["n"][:, 0]
                 inc[ncol] = np.ceil(inc[ncol] - 1e-6)
+            if inc is not None and self._vector_problems(inc):
+                reasons.append("incumbent unusable: " + self._vector_problems(inc))
+                inc = None
             if inc is not None:
                 cand = self._from_solution(inc, obs, info)
                 problems = check_action(cand, ctx, obs)
