@@ -122,7 +122,7 @@ def test_gap_fill_counted_and_long_gap_error():
     r = regularise(s, max_gap_s=7200)
     assert r.tolist() == [0.0, 15.0, 30.0] and r.attrs["repairs"]["filled_samples"] == 1
     with pytest.raises(CedarInputError, match="longer than max_gap_s"):
-        regularise(s, max_gap_s=3600)
+        regularise(s, max_gap_s=1800)  # one missing hour is a 1 h gap
 
 
 def test_hourly_mean_roughly_preserved_property():

@@ -355,7 +355,6 @@ def test_broken_traces_exit_2_naming_file_and_row(tmp_path_factory, data):
     assert not (out / "summary.csv").exists(), "no partial result may be written"
 
 
-@pytest.mark.xfail(strict=True, reason="data: a gap is measured as the spacing of samples, so max_gap_s < the data's step rejects gap-free data")
 def test_regression_max_gap_below_sample_step_accepts_gap_free_data(tmp_path):
     """Found by test_valid_documents_are_accepted_by_validate (shrunk): ``signals.max_gap_s: 1``
     is valid by the schema (> 0), but ``cedar validate`` on the hourly, gap-free bundled pack says

@@ -290,8 +290,8 @@ def read_generic_signal_csv(path: str | Path, region: str | None = None, *, nan:
 def regularise(series: pd.Series, max_gap_s: float, step_s: float | None = None, *, window: tuple[pd.Timestamp, pd.Timestamp] | None = None) -> pd.Series:
     """Put ``series`` on its own regular grid, filling gaps up to ``max_gap_s`` linearly.
 
-    A gap is the distance between consecutive samples' starts beyond one step (a missing hour in
-    hourly data is a 2 h gap). Longer gaps raise CedarInputError naming the file and where the gap
+    A gap is the time missing between consecutive samples: their spacing minus one step (a missing
+    hour in hourly data is a 1 h gap; gap-free data has none, whatever ``max_gap_s``). Longer gaps raise CedarInputError naming the file and where the gap
     is; with ``window`` only gaps touching the window count (the rest of the file may have holes).
     The number of filled samples is added to ``attrs["repairs"]["filled_samples"]``.
     """
@@ -301,7 +301,7 @@ def regularise(series: pd.Series, max_gap_s: float, step_s: float | None = None,
     v = series.to_numpy(float)
     if len(t) == 0:
         raise CedarInputError("no samples", source=src)
-    gaps = np.diff(t)
+    gaps = np.diff(t) - step
     big = gaps > max_gap_s + 1e-6
     if window is not None and big.any():
         w0, w1 = window[0].value / 1e9, window[1].value / 1e9
