@@ -274,7 +274,6 @@ def test_regression_safe_heuristic_frees_quota_for_high():
     assert_action_feasible(a, ctx, obs)
 
 
-@pytest.mark.xfail(strict=True, reason="controller: the safe heuristic can miss a feasible action (it never stops replicas to make room for HIGH)")
 @settings(derandomize=True, max_examples=300, database=None, phases=(Phase.generate,))
 @given(data=st.data())
 def test_regression_safe_heuristic_finds_a_feasible_action_when_one_exists(data):

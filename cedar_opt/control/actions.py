@@ -86,8 +86,10 @@ def ensure_high_server(st: Static, replicas: np.ndarray, obs: Observation) -> np
         return replicas
     price = np.asarray(obs.price_usd_per_h, dtype=float)
     out = replicas.copy()
+    cur = np.asarray(obs.replicas_ready, float) + np.asarray(obs.replicas_starting, float)
+    step = float(st.scale[0]) if len(st.scale) else 1.0  # replicas a pool may start or stop now
     for j in np.flatnonzero(cand)[np.argsort(price[cand], kind="stable")]:
-        if out[j] + 1 > st.max_rep[j]:
+        if out[j] + 1 > st.max_rep[j] or out[j] + 1 > cur[j] + step:
             continue
         g = st.quota_group[j]
         members = st.quota_group == g
@@ -96,6 +98,8 @@ def ensure_high_server(st: Static, replicas: np.ndarray, obs: Observation) -> np
             out[j] += 1
             return out
         for i in np.flatnonzero(members & ~st.eligible[k] & (out > 0)):
+            if out[i] - 1 < cur[i] - step:
+                continue
             if used - st.gpus[i] + st.gpus[j] <= st.quota[g] + 1e-9:
                 out[i] -= 1
                 out[j] += 1
@@ -158,6 +162,7 @@ def safe_action(st: Static, context: PolicyContext, obs: Observation, max_scale:
                 n[j] += 1
                 added[j] += 1
                 break
+    n = ensure_high_server(st, n.astype(np.int64), obs).astype(float)
     live = (ready > 0) | (n > 0)
     cap = np.maximum(n, ready)
     routing = np.zeros((st.K, st.O, st.J))
