@@ -20,6 +20,9 @@ Rules (``TOL`` = 1e-6 absolute):
   ``model_rank_floor`` if given, which must itself be ≥ ``context.min_model_rank``) and the pool has
   replicas ready (observation) or planned (``replicas`` > 0);
 * HIGH is never deferred: its ``release_tok_s`` is +inf; others are ≥ 0 (inf = no deferral);
+* deadlines: when a tier is held back (finite ``release_tok_s``), held calls are released while
+  they can still meet their deadline — ``urgent_slack_s`` ≥ the longest network round trip
+  (``context.rtt_s``), and < that tier's deadline;
 * per origin, the HIGH share routed to spot pools ≤ ``controller.max_spot_share_high``.
 
 ``fleet.max_scale_per_step`` and ``controller.max_spot_share_high`` come from ``context.config``
@@ -154,6 +157,22 @@ def check_action(action: Action, context: PolicyContext, observation: Observatio
                 out.append(f"release_tok_s[{k}] (HIGH) = {rel[k]:g}: HIGH is never deferred, must be inf")
     if not (np.isfinite(action.urgent_slack_s) and action.urgent_slack_s >= 0):
         out.append(f"urgent_slack_s = {action.urgent_slack_s} must be finite and ≥ 0")
+    elif action.release_tok_s is not None:
+        rel = np.asarray(action.release_tok_s, dtype=float)
+        rtt = float(np.max(context.rtt_s)) if np.size(context.rtt_s) else 0.0
+        deadline = np.asarray(context.deadline_s, dtype=float)
+        for k in range(K):
+            if np.isfinite(rel[k]) and rel[k] >= 0 and context.tiers[k] != "HIGH":  # HIGH: rule above
+                if action.urgent_slack_s < rtt - TOL:
+                    out.append(
+                        f"release_tok_s[{k}] ({context.tiers[k]}) holds work but urgent_slack_s = {action.urgent_slack_s:g} s is "
+                        f"below the longest round trip ({rtt:g} s): held calls would be released too late to meet their deadline"
+                    )
+                if action.urgent_slack_s >= deadline[k] - TOL:
+                    out.append(
+                        f"release_tok_s[{k}] ({context.tiers[k]}) holds work but urgent_slack_s = {action.urgent_slack_s:g} s is "
+                        f"not below the tier's deadline ({deadline[k]:g} s): nothing could be held"
+                    )
     return out
 
 

@@ -451,13 +451,22 @@ def feasible_actions(draw, context: PolicyContext, observation: Observation | No
                     share = min(max_spot, draw(st.integers(0, 10)) / 10.0)
                     w = od / od.sum() * (1 - share) + sp / sp.sum() * share
             routing[k, o] = w / w.sum()
+    # Hold a deferrable tier only if an urgency margin fits between the longest round trip and
+    # its deadline (the checker's deadline rule); the margin is drawn in that range.
     release = np.full(K, np.inf)
-    for k in range(K):
-        if context.tiers[k] != "HIGH" and draw(st.booleans()):
-            release[k] = float(draw(st.integers(0, 1000)) * 100)
+    rtt = float(np.max(context.rtt_s)) if np.size(context.rtt_s) else 0.0
+    deadline = np.asarray(context.deadline_s, dtype=float)
+    urgent = 2.0
+    held = [k for k in range(K) if context.tiers[k] != "HIGH" and draw(st.booleans())]
+    if held:
+        hi = float(min(deadline[k] for k in held))
+        if hi > rtt + 1e-3:
+            urgent = draw(st.floats(min_value=rtt, max_value=hi, exclude_max=True, allow_nan=False))
+            for k in held:
+                release[k] = float(draw(st.integers(0, 1000)) * 100)
     return Action(
         replicas=n.astype(np.int64), routing=routing, dispatch="weighted", release_tok_s=release,
-        model_rank_floor=floor.astype(np.int64),
+        urgent_slack_s=urgent, model_rank_floor=floor.astype(np.int64),
     )
 
 

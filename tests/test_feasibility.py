@@ -107,6 +107,18 @@ def test_high_never_deferred_and_release_sign():
     assert any("must be ≥ 0" in p for p in problems(release_tok_s=np.array([np.inf, -1.0, 1.0])))
 
 
+def test_held_work_released_in_time_for_its_deadline():
+    rtt = float(np.max(CTX.rtt_s))
+    # holding MEDIUM and LOW with an urgency margin below one round trip: released too late
+    late = problems(urgent_slack_s=0.5 * rtt)
+    assert len(late) == 2 and all("below the longest round trip" in p for p in late)
+    # a margin at or past a held tier's deadline leaves nothing that could be held
+    d_med = float(CTX.deadline_s[1])
+    assert any("not below the tier's deadline" in p and "MEDIUM" in p for p in problems(urgent_slack_s=d_med))
+    # nothing held: any finite margin is fine
+    assert problems(urgent_slack_s=0.5 * rtt, release_tok_s=np.full(3, np.inf)) == []
+
+
 def test_spot_share_of_high():
     a, _ = base_action()
     r = a.routing.copy()

@@ -61,9 +61,11 @@ def action_from_plan(
     for k in range(st.K):
         if st.deferrable[k] and q0[k].sum() > 1e-6 * max(1.0, demand[k]):
             release[k] = float(x0[k].sum() * st.tokens_per_request[k])
+    if not (st.urgent_slack_s < float(st.deadline_s[st.deferrable].min(initial=np.inf))):
+        release[:] = np.inf  # no margin fits below the deadlines: hold nothing
     return Action(
         replicas=replicas, routing=routing, dispatch="weighted", release_tok_s=release,
-        model_rank_floor=st.floor.astype(np.int64), info=info,
+        urgent_slack_s=st.urgent_slack_s, model_rank_floor=st.floor.astype(np.int64), info=info,
     )
 
 

@@ -87,6 +87,7 @@ class Static:
     tokens_per_request: np.ndarray  # [k] prompt + output tokens (virtual-queue token units)
     weights: Weights
     switches: Switches
+    urgent_slack_s: float = 2.0  # held calls are released with at least this much slack left
     slo_cost_per_req: np.ndarray = None  # [k] USD per request on the dearest eligible pool
     slo_carbon_per_req: np.ndarray = None  # [k] g CO2 per request there at 1,000 g/kWh
     integer_blocks: int = 1
@@ -225,7 +226,12 @@ def build_static(context: PolicyContext, switches: Switches) -> Static:
     per_req = a / rho[:, None]  # replica-seconds per request at the tier's headroom
     slo_cost = np.where(eligible, per_req * price0[None, :] / 3600.0, 0.0).max(axis=1) if J else np.zeros(K)
     slo_carbon = np.where(eligible, per_req * busy0[None, :], 0.0).max(axis=1) * float(context.pue) / 3.6e6 * 1000.0 if J else np.zeros(K)
+    # release held work with 2 s of slack, less for short deadlines, never less than a round trip
+    held_deadlines = deadline[deferrable] if deferrable.any() else deadline
+    urgent = float(max(np.max(np.asarray(context.rtt_s, dtype=float)) if np.size(context.rtt_s) else 0.0,
+                       min(2.0, 0.5 * float(held_deadlines.min()))))
     return Static(
+        urgent_slack_s=urgent,
         slo_cost_per_req=slo_cost, slo_carbon_per_req=slo_carbon,
         K=K, O=O, J=J, B=B, tiers=tiers, deadline_s=deadline, step_s=float(context.step_s), tau=tau, start=start,
         deferrable=deferrable, floor=floor, eligible=eligible, a=a, rho=rho, wait_s=wait_s, lat=lat, kv=kv,
