@@ -230,10 +230,16 @@ def read_eia930(path: str | Path, ba: str, *, nan: str = "error") -> pd.DataFram
         order = _ordered(t, p)
     except CedarInputError as e:
         raise _remap_row(e, rows, p) from None
+    return _time_frame(cols, t, order, keep, p, step_s=3600.0, ba=ba)
+
+
+def _time_frame(cols: dict, t, order: np.ndarray, keep: np.ndarray, p: Path, **attrs) -> pd.DataFrame:
+    """Columns on the parsed UTC times, in time order, without the rows whose values were NaN
+    (their count is recorded as a repair)."""
     out = pd.DataFrame(cols, index=t).iloc[order]
     out = out[keep[order]]
     out.index.name = "time_utc"
-    out.attrs = {"source": str(p), "step_s": 3600.0, "ba": ba, "repairs": {"dropped_nan_rows": int((~keep).sum())}}
+    out.attrs = {"source": str(p), **attrs, "repairs": {"dropped_nan_rows": int((~keep).sum())}}
     return out
 
 
@@ -277,11 +283,7 @@ def read_generic_signal_csv(path: str | Path, region: str | None = None, *, nan:
         order = _ordered(t, p)
     except CedarInputError as e:
         raise _remap_row(e, rows, p) from None
-    out = pd.DataFrame(cols, index=t).iloc[order]
-    out = out[keep[order]]
-    out.index.name = "time_utc"
-    out.attrs = {"source": str(p), "step_s": _step_s(t[order]), "repairs": {"dropped_nan_rows": int((~keep).sum())}}
-    return out
+    return _time_frame(cols, t, order, keep, p, step_s=_step_s(t[order]))
 
 
 # --- regular grids, gaps, resampling ---------------------------------------------------------
