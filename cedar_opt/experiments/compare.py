@@ -76,7 +76,7 @@ def compare(
                     except BrokenProcessPool:
                         raise CedarRunError(
                             f"the process running policy {futs[f]!r} was killed (most often: out of memory; "
-                            f"a replay holds about 1 KB per call). Try --jobs 1 or a shorter duration_s."
+                            f"a replay needs about 3 KB per call). Try --jobs 1 or a shorter duration_s."
                         ) from None
                     results[futs[f]] = r
                     if on_done:
