@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from cedar_opt.fleet.service import replica_seconds
 from cedar_opt.interface import Observation, PolicyContext
 
 DEFAULT_PROMPT_TOKENS = 2000.0
@@ -192,7 +193,7 @@ def build_static(context: PolicyContext, switches: Switches) -> Static:
     eligible = rank[None, :] >= floor[:, None]
 
     prefill_s = uncached[:, None] / np.asarray(st.prefill_tok_s, float)[None, :]
-    a = prefill_s + output[:, None] / np.asarray(st.capacity_tok_s, float)[None, :]
+    a = replica_seconds(st, uncached, output)  # the work model the baselines' autoscaler uses too
     rho = np.array([cfg.workload.tiers[t].headroom if t in cfg.workload.tiers else 0.8 for t in tiers])
     deferrable = np.array([t != "HIGH" for t in tiers])
     wait_s = np.where(deferrable & switches.slack_tracking, WAIT_FRACTION * deadline, 0.0)

@@ -24,9 +24,17 @@ DEFAULT_HINT = {
 }
 
 
+def replica_seconds(static: PoolStatic, uncached_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+    """Replica-seconds per call, shape [tier, pool], from per-tier mean uncached prompt tokens and
+    mean output tokens (the formula in the module docstring)."""
+    unc = np.asarray(uncached_tokens, dtype=float)
+    out = np.asarray(output_tokens, dtype=float)
+    return unc[:, None] / np.asarray(static.prefill_tok_s, float)[None, :] + out[:, None] / np.asarray(static.capacity_tok_s, float)[None, :]
+
+
 def service_time_s(static: PoolStatic, hint: dict | None, n_tiers: int = 3) -> np.ndarray:
-    """Replica-seconds per call, shape [tier, pool]."""
+    """Replica-seconds per call, shape [tier, pool], from a workload hint (one-call KV increments)."""
     h = hint or DEFAULT_HINT
     prompt = np.asarray(h.get("mean_uncached_prompt_tokens", h["mean_prompt_tokens"]), float)[:n_tiers]
     out = np.asarray(h["mean_output_tokens"], float)[:n_tiers]
-    return prompt[:, None] / static.prefill_tok_s[None, :] + out[:, None] / static.capacity_tok_s[None, :]
+    return replica_seconds(static, prompt, out)
